@@ -1,0 +1,14 @@
+//! sge-milter: a streaming milter that makes a Postfix or Sendmail gateway enforce
+//! New Zealand's Secure Government Email (SGE) framework.
+//!
+//! The same [`pipeline::Engine`] is driven by the milter callbacks (`milter`) and by the
+//! offline `scan` command, so a live message and an offline scan can never disagree.
+
+pub mod config;
+pub mod envelope;
+pub mod message;
+pub mod milter;
+pub mod offline;
+pub mod pipeline;
+pub mod policy;
+pub mod scan;

@@ -1,0 +1,274 @@
+//! The `sge-milter` command: argument parsing and signal wiring only.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sge_milter::config::{self, LogFormat};
+use sge_milter::envelope::{Direction, Envelope};
+use sge_milter::milter::{self, ListenAddr, Shared};
+use sge_milter::offline::{ScanReport, scan_message};
+use sge_milter::pipeline::Engine;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "sge-milter",
+    version,
+    about = "Secure Government Email (SGE) milter for Postfix and Sendmail"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the milter protocol (embedded default config and rules without --config).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Overrides [log] format.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+        /// Overrides [milter] listen, e.g. inet:127.0.0.1:8894 or unix:/run/sge-milter.sock.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run message files through the same pipeline offline and print the decision.
+    Scan {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Direction of the message; by default decided from --client-ip as the milter would.
+        #[arg(long, value_enum)]
+        direction: Option<CliDirection>,
+        #[arg(long)]
+        client_ip: Option<IpAddr>,
+        #[arg(long)]
+        helo: Option<String>,
+        /// Envelope sender (empty for the null sender).
+        #[arg(long)]
+        from: Option<String>,
+        /// Envelope recipient; repeat for several.
+        #[arg(long)]
+        to: Vec<String>,
+        /// One JSON object per message, one per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate the configuration and every rule file; exit non-zero on any error.
+    CheckRules {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CliDirection {
+    Inbound,
+    Outbound,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            config,
+            log_format,
+            listen,
+        } => run(config, log_format, listen),
+        Command::Scan {
+            config,
+            direction,
+            client_ip,
+            helo,
+            from,
+            to,
+            json,
+            files,
+        } => {
+            let env = Envelope {
+                client_ip,
+                helo,
+                mail_from: from,
+                rcpts: to,
+                direction: direction.map(|d| match d {
+                    CliDirection::Inbound => Direction::Inbound,
+                    CliDirection::Outbound => Direction::Outbound,
+                }),
+                ..Default::default()
+            };
+            scan(config, env, json, files)
+        }
+        Command::CheckRules { config } => check_rules(config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sge-milter: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_engine(path: Option<&std::path::Path>) -> Result<Engine> {
+    config::load(path)
+        .and_then(Engine::compile)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SGE_MILTER_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn run(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    listen: Option<String>,
+) -> Result<ExitCode> {
+    let engine = load_engine(path.as_deref())?;
+    let cfg = &engine.loaded.config;
+    init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
+    let listen = listen.unwrap_or_else(|| cfg.milter.listen.clone());
+    let addr = ListenAddr::parse(&listen).map_err(|e| anyhow::anyhow!("[milter] listen: {e}"))?;
+    let socket_mode = cfg
+        .milter
+        .socket_mode
+        .as_deref()
+        .map(|m| {
+            u32::from_str_radix(m, 8)
+                .with_context(|| format!("[milter] socket_mode {m:?} is not octal"))
+        })
+        .transpose()?;
+    let origin = engine.loaded.origin.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = milter::bind(&addr, socket_mode).await?;
+        let shared = Shared::new(engine);
+        tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
+        spawn_reloader(Arc::clone(&shared), path.clone())?;
+        let shutdown = shutdown_signal()?;
+        milter::serve(listener, shared, shutdown).await?;
+        if let ListenAddr::Unix(p) = &addr {
+            let _ = std::fs::remove_file(p);
+        }
+        tracing::info!("sge-milter stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
+/// SIGHUP reloads config and rules; a reload that fails validation keeps the old ones.
+fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let path = path.clone();
+            let shared = Arc::clone(&shared);
+            let result = tokio::task::spawn_blocking(move || shared.reload(path.as_deref())).await;
+            match result {
+                Ok(Ok(())) => tracing::info!(result = "success", "configuration reloaded"),
+                Ok(Err(errors)) => {
+                    tracing::error!(result = "failure", errors = %errors, "configuration reload failed; keeping the running configuration")
+                }
+                Err(e) => {
+                    tracing::error!(result = "failure", error = %e, "configuration reload panicked; keeping the running configuration")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+fn scan(path: Option<PathBuf>, env: Envelope, json: bool, files: Vec<PathBuf>) -> Result<ExitCode> {
+    let engine = Arc::new(load_engine(path.as_deref())?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut unreadable = false;
+    for file in &files {
+        let data = match std::fs::read(file) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("sge-milter: cannot read {}: {e}", file.display());
+                unreadable = true;
+                continue;
+            }
+        };
+        let outcome = runtime.block_on(scan_message(&engine, env.clone(), &data));
+        let name = file.display().to_string();
+        let report = ScanReport::new(&name, &outcome);
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{name}: {} ({})", report.action, report.direction);
+            if let Some(r) = &report.smtp_reply {
+                println!("  reply: {r}");
+            }
+            for f in report.findings {
+                println!(
+                    "  finding: {} [{}] -> {}: {}",
+                    f.rule_id,
+                    serde_json::to_string(&f.kind)?.trim_matches('"'),
+                    f.action,
+                    f.detail
+                );
+            }
+            for [n, v] in &report.headers_added {
+                println!("  add header: {n}: {v}");
+            }
+        }
+    }
+    if unreadable {
+        bail!("some files could not be read");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_rules(path: Option<PathBuf>) -> Result<ExitCode> {
+    match config::load(path.as_deref()).and_then(Engine::compile) {
+        Ok(engine) => {
+            println!("configuration OK: {}", engine.loaded.origin);
+            for f in &engine.loaded.rule_files {
+                println!("  rules OK: {} ({})", f.name, f.origin);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s) found", errors.0.len());
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! indymilter callbacks: a thin adapter from the milter protocol to [`Session`] and
+//! the shared pipeline. No policy here.
+
+use super::Shared;
+use super::session::Session;
+use crate::envelope::strip_brackets;
+use crate::pipeline::log_decision;
+use crate::policy::{Action, Decision, HeaderEdit};
+use indymilter::{
+    Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
+    ProtoOpts, SetErrorReply, SocketInfo, Status,
+};
+use std::ffi::{CStr, CString};
+use std::sync::Arc;
+
+/// Actions sge-milter needs from the MTA.
+pub const REQUIRED_ACTIONS: Actions = Actions::ADD_HEADER
+    .union(Actions::CHANGE_HEADER)
+    .union(Actions::QUARANTINE);
+
+pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
+    let s1 = Arc::clone(&shared);
+    let s2 = Arc::clone(&shared);
+    Callbacks::new()
+        .on_negotiate(|cx, actions, opts| Box::pin(negotiate(cx, actions, opts)))
+        .on_connect(move |cx, host, info| Box::pin(connect(Arc::clone(&s1), cx, host, info)))
+        .on_helo(|cx, name| Box::pin(helo(cx, name)))
+        .on_mail(move |cx, args| Box::pin(mail(Arc::clone(&s2), cx, args)))
+        .on_rcpt(|cx, args| Box::pin(rcpt(cx, args)))
+        .on_data(|cx| Box::pin(data(cx)))
+        .on_header(|cx, name, value| Box::pin(header(cx, name, value)))
+        .on_eoh(|cx| Box::pin(eoh(cx)))
+        .on_body(|cx, chunk| Box::pin(body(cx, chunk)))
+        .on_eom(|cx| Box::pin(eom(cx)))
+        .on_abort(|cx| Box::pin(abort(cx)))
+        .on_close(|cx| Box::pin(close(cx)))
+}
+
+async fn negotiate(
+    cx: &mut NegotiateContext<Session>,
+    actions: Actions,
+    opts: ProtoOpts,
+) -> Status {
+    if !actions.contains(REQUIRED_ACTIONS) {
+        tracing::error!(
+            offered = ?actions,
+            required = ?REQUIRED_ACTIONS,
+            "MTA does not offer the milter actions sge-milter needs (add/change header, quarantine, macro lists); refusing the connection"
+        );
+        return Status::Reject;
+    }
+    if !opts.contains(ProtoOpts::LEADING_SPACE) {
+        tracing::error!(offered = ?opts, "MTA does not offer the LEADING_SPACE milter option (use milter_protocol = 6); refusing the connection");
+        return Status::Reject;
+    }
+    cx.requested_actions = REQUIRED_ACTIONS;
+    cx.requested_opts = ProtoOpts::LEADING_SPACE;
+    if !actions.contains(Actions::REQUEST_MACROS) {
+        // Postfix and Sendmail send the macros we read by default.
+        return Status::Continue;
+    }
+    cx.requested_actions |= Actions::REQUEST_MACROS;
+    let macros = [
+        (
+            MacroStage::Connect,
+            "j {daemon_name} {client_addr} {client_name}",
+        ),
+        (MacroStage::Helo, "{tls_version} {cipher}"),
+        (
+            MacroStage::Mail,
+            "i {auth_authen} {tls_version} {daemon_name}",
+        ),
+        (MacroStage::Data, "i"),
+        (MacroStage::Eoh, "i"),
+        (MacroStage::Eom, "i"),
+    ];
+    for (stage, names) in macros {
+        if let Ok(names) = CString::new(names) {
+            cx.requested_macros.insert(stage, names);
+        }
+    }
+    Status::Continue
+}
+
+fn macro_str(macros: &Macros, name: &CStr) -> Option<String> {
+    macros
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.to_bytes()).into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn lossy(s: &CStr) -> String {
+    String::from_utf8_lossy(s.to_bytes()).into_owned()
+}
+
+async fn connect(
+    shared: Arc<Shared>,
+    cx: &mut Context<Session>,
+    host: CString,
+    info: SocketInfo,
+) -> Status {
+    let mut session = Session::new(shared.engine());
+    session.client.ip = match info {
+        SocketInfo::Inet(addr) => Some(addr.ip()),
+        _ => macro_str(&cx.macros, c"{client_addr}").and_then(|a| a.parse().ok()),
+    };
+    session.client.name = Some(lossy(&host)).filter(|h| !h.is_empty());
+    session.client.daemon_name = macro_str(&cx.macros, c"{daemon_name}");
+    cx.data = Some(session);
+    Status::Continue
+}
+
+async fn helo(cx: &mut Context<Session>, name: CString) -> Status {
+    let tls = macro_str(&cx.macros, c"{tls_version}");
+    if let Some(s) = cx.data.as_mut() {
+        s.client.helo = Some(lossy(&name));
+        s.client.tls_version = tls;
+    }
+    Status::Continue
+}
+
+async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>) -> Status {
+    let sender = args.first().map(|a| lossy(a)).unwrap_or_default();
+    let auth_user = macro_str(&cx.macros, c"{auth_authen}");
+    let queue_id = macro_str(&cx.macros, c"i");
+    let tls = macro_str(&cx.macros, c"{tls_version}");
+    let daemon = macro_str(&cx.macros, c"{daemon_name}");
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Tempfail;
+    };
+    if tls.is_some() {
+        session.client.tls_version = tls;
+    }
+    if daemon.is_some() {
+        session.client.daemon_name = daemon;
+    }
+    session.begin_message(shared.engine(), &sender, auth_user, &shared.in_flight);
+    if let Some(env) = session.envelope_mut() {
+        env.queue_id = queue_id;
+    }
+    Status::Continue
+}
+
+async fn rcpt(cx: &mut Context<Session>, args: Vec<CString>) -> Status {
+    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut) {
+        if let Some(rcpt) = args.first() {
+            env.rcpts.push(strip_brackets(&lossy(rcpt)).to_string());
+        }
+    }
+    Status::Continue
+}
+
+async fn data(cx: &mut Context<Session>) -> Status {
+    let queue_id = macro_str(&cx.macros, c"i");
+    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut) {
+        if queue_id.is_some() {
+            env.queue_id = queue_id;
+        }
+    }
+    Status::Continue
+}
+
+async fn header(cx: &mut Context<Session>, name: CString, value: CString) -> Status {
+    if let Some(scan) = cx.data.as_mut().and_then(Session::scan) {
+        scan.header(&lossy(&name), value.as_bytes());
+    }
+    Status::Continue
+}
+
+async fn eoh(cx: &mut Context<Session>) -> Status {
+    let queue_id = macro_str(&cx.macros, c"i");
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    let Some(scan) = session.scan() else {
+        return Status::Continue;
+    };
+    if let Some(id) = queue_id {
+        scan.set_queue_id(id);
+    }
+    let Some(decision) = scan.end_of_headers() else {
+        return Status::Continue;
+    };
+    log_decision(scan.envelope(), &decision, scan.elapsed());
+    session.mark_decided();
+    set_reply(&mut cx.reply, &decision);
+    status_for(decision.action)
+}
+
+async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
+    match cx.data.as_mut().and_then(Session::scan) {
+        Some(scan) => {
+            scan.body(&chunk);
+            Status::Continue
+        }
+        // Decided early: nothing more to read.
+        None => Status::Continue,
+    }
+}
+
+async fn eom(cx: &mut EomContext<Session>) -> Status {
+    let queue_id = macro_str(&cx.macros, c"i");
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    let Some(scan) = session.scan() else {
+        session.end_message();
+        return Status::Continue;
+    };
+    if let Some(id) = queue_id {
+        scan.set_queue_id(id);
+    }
+    let decision = scan.finish();
+    let env = scan.envelope().clone();
+    let elapsed = scan.elapsed();
+    session.end_message();
+
+    let status = match apply_edits(&cx.actions, &decision).await {
+        Ok(()) => status_for(decision.action),
+        Err(e) => {
+            tracing::error!(queue_id = env.queue_id.as_deref().unwrap_or("-"), error = %e, "could not apply header changes; tempfailing");
+            let _ = cx.reply.set_error_reply(
+                "451",
+                Some("4.3.0"),
+                ["[sge:internal] temporary failure applying message changes"],
+            );
+            return Status::Tempfail;
+        }
+    };
+    if decision.action == Action::Quarantine {
+        if let Err(e) = cx.actions.quarantine(decision.quarantine_reason()).await {
+            tracing::error!(error = %e, "quarantine request failed; tempfailing");
+            let _ = cx.reply.set_error_reply(
+                "451",
+                Some("4.3.0"),
+                ["[sge:internal] temporary failure quarantining message"],
+            );
+            return Status::Tempfail;
+        }
+    }
+    log_decision(&env, &decision, elapsed);
+    set_reply(&mut cx.reply, &decision);
+    status
+}
+
+async fn apply_edits(
+    actions: &indymilter::EomActions,
+    decision: &Decision,
+) -> Result<(), indymilter::ActionError> {
+    if matches!(
+        decision.action,
+        Action::Reject | Action::Tempfail | Action::Discard
+    ) {
+        return Ok(());
+    }
+    for edit in &decision.header_edits {
+        match edit {
+            HeaderEdit::Add { name, value } => {
+                actions
+                    .add_header(name.as_str(), milter_value(value))
+                    .await?
+            }
+            HeaderEdit::Insert { index, name, value } => {
+                let index = i32::try_from(*index).unwrap_or(i32::MAX);
+                actions
+                    .insert_header(index, name.as_str(), milter_value(value))
+                    .await?
+            }
+            HeaderEdit::Delete { name, index } => {
+                let index = i32::try_from(*index).unwrap_or(i32::MAX);
+                actions
+                    .change_header(name.as_str(), index, None::<&str>)
+                    .await?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Header values go to the MTA LF-folded, without NULs (which would cut the value).
+fn milter_value(value: &str) -> String {
+    value.replace("\r\n", "\n").replace('\0', "")
+}
+
+fn set_reply(reply: &mut indymilter::SmtpReply, decision: &Decision) {
+    if let Some(r) = &decision.smtp_reply {
+        if let Err(e) =
+            reply.set_error_reply(&r.code.to_string(), Some(&r.enhanced), [r.text.as_str()])
+        {
+            tracing::warn!(error = %e, "MTA reply text rejected; the MTA uses its default text");
+        }
+    }
+}
+
+fn status_for(action: Action) -> Status {
+    match action {
+        Action::Accept | Action::Tag | Action::Quarantine => Status::Continue,
+        Action::Tempfail => Status::Tempfail,
+        Action::Reject => Status::Reject,
+        Action::Discard => Status::Discard,
+    }
+}
+
+async fn abort(cx: &mut Context<Session>) -> Status {
+    if let Some(s) = cx.data.as_mut() {
+        s.end_message();
+    }
+    Status::Continue
+}
+
+async fn close(cx: &mut Context<Session>) -> Status {
+    cx.data = None;
+    Status::Continue
+}

@@ -1,0 +1,269 @@
+//! The milter server: listening socket, connection handling, graceful shutdown and
+//! configuration reload.
+
+pub mod callbacks;
+pub mod session;
+
+use crate::config::{self, ConfigErrors};
+use crate::pipeline::Engine;
+use indymilter::{EitherListener, EitherStream, Listener};
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// State shared by every connection.
+pub struct Shared {
+    engine: RwLock<Arc<Engine>>,
+    /// Messages between MAIL FROM and their end.
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    pub fn new(engine: Engine) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine: RwLock::new(Arc::new(engine)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The current engine; a message keeps the one it started with.
+    pub fn engine(&self) -> Arc<Engine> {
+        Arc::clone(&self.engine.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Swaps in a new engine; messages in flight finish on the old one.
+    pub fn replace_engine(&self, engine: Engine) {
+        *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+    }
+
+    /// Reloads configuration and rules from `path` (embedded defaults when `None`).
+    /// On any error the running engine stays and the errors are returned.
+    pub fn reload(&self, path: Option<&Path>) -> Result<(), ConfigErrors> {
+        let engine = Engine::compile(config::load(path)?)?;
+        let old_listen = self.engine().loaded.config.milter.listen.clone();
+        if engine.loaded.config.milter.listen != old_listen {
+            tracing::warn!(old = %old_listen, new = %engine.loaded.config.milter.listen, "[milter] listen changed: takes effect at the next restart");
+        }
+        self.replace_engine(engine);
+        Ok(())
+    }
+}
+
+/// A parsed `[milter] listen` address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Inet(String),
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    pub fn parse(s: &str) -> Result<ListenAddr, String> {
+        if let Some(rest) = s.strip_prefix("inet:") {
+            // Sendmail style inet:PORT@HOST is accepted too.
+            let addr = match rest.split_once('@') {
+                Some((port, host)) => format!("{host}:{port}"),
+                None => rest.to_string(),
+            };
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
+                return Err(format!("{s:?}: expected inet:HOST:PORT"));
+            }
+            Ok(ListenAddr::Inet(addr))
+        } else if let Some(rest) = s.strip_prefix("unix:").or_else(|| s.strip_prefix("local:")) {
+            if rest.is_empty() {
+                return Err(format!("{s:?}: expected unix:/path/to/socket"));
+            }
+            Ok(ListenAddr::Unix(PathBuf::from(rest)))
+        } else {
+            Err(format!("{s:?}: expected inet:HOST:PORT or unix:PATH"))
+        }
+    }
+}
+
+/// Binds the listening socket. A stale unix socket file is replaced; a path that
+/// exists and is not a socket is an error.
+pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<MilterListener> {
+    let inner = match addr {
+        ListenAddr::Inet(a) => {
+            let l = TcpListener::bind(a.as_str())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on inet:{a}: {e}")))?;
+            EitherListener::Tcp(l)
+        }
+        ListenAddr::Unix(path) => {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if !meta.file_type().is_socket() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "cannot listen on unix:{}: the path exists and is not a socket",
+                            path.display()
+                        ),
+                    ));
+                }
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "cannot listen on unix:{}: another process is serving it",
+                            path.display()
+                        ),
+                    ));
+                }
+                std::fs::remove_file(path)?;
+            }
+            let l = UnixListener::bind(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on unix:{}: {e}", path.display()),
+                )
+            })?;
+            if let Some(mode) = socket_mode {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            }
+            EitherListener::Unix(l)
+        }
+    };
+    Ok(MilterListener {
+        inner: Some(inner),
+        stop: None,
+    })
+}
+
+/// The listening socket, with `TCP_NODELAY` on every accepted TCP connection (a
+/// header edit followed by the verdict otherwise waits on the MTA's delayed ACK), and
+/// a stop signal that closes the socket while connections in flight carry on.
+pub struct MilterListener {
+    inner: Option<EitherListener<TcpListener, UnixListener>>,
+    stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl MilterListener {
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.inner {
+            Some(EitherListener::Tcp(l)) => l.local_addr().ok(),
+            _ => None,
+        }
+    }
+
+    /// Stops accepting once `stop` completes.
+    pub fn stop_on(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.stop = Some(Box::pin(stop));
+        self
+    }
+}
+
+impl Listener for MilterListener {
+    type Io = EitherStream<TcpStream, UnixStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        if let Some(stop) = &mut self.stop {
+            if stop.as_mut().poll(cx).is_ready() {
+                self.stop = None;
+                self.inner = None;
+            }
+        }
+        let Some(inner) = &mut self.inner else {
+            // Closed: never accept again; the server ends through its shutdown future.
+            return Poll::Pending;
+        };
+        match inner.poll_accept(cx) {
+            Poll::Ready(Ok(EitherStream::Tcp(s))) => {
+                if let Err(e) = s.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+                }
+                Poll::Ready(Ok(EitherStream::Tcp(s)))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Serves the milter protocol until `shutdown` completes, then stops accepting and
+/// waits (up to the configured grace) for messages in flight before returning.
+pub async fn serve(
+    listener: MilterListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let engine = shared.engine();
+    let mcfg = &engine.loaded.config.milter;
+    let config = indymilter::Config {
+        max_connections: mcfg.max_connections.max(1),
+        actions: callbacks::REQUIRED_ACTIONS,
+        connection_timeout: mcfg.connection_timeout.duration(),
+    };
+    let grace = mcfg.shutdown_grace.duration();
+    drop(engine);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = listener.stop_on(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|&stop| stop).await;
+    });
+    let in_flight = Arc::clone(&shared.in_flight);
+    let drained = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let n = in_flight.load(Ordering::SeqCst);
+        tracing::info!(
+            in_flight = n,
+            grace_s = grace.as_secs_f64(),
+            "shutting down: no new connections; waiting for messages in flight"
+        );
+        wait_for_drain(&in_flight, grace).await;
+    };
+    indymilter::run(listener, callbacks::callbacks(shared), config, drained).await
+}
+
+async fn wait_for_drain(in_flight: &AtomicUsize, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let n = in_flight.load(Ordering::SeqCst);
+        if n == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                in_flight = n,
+                "shutdown grace elapsed; dropping messages in flight (the MTA retries them)"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_listen_addresses() {
+        assert_eq!(
+            ListenAddr::parse("inet:127.0.0.1:8894"),
+            Ok(ListenAddr::Inet("127.0.0.1:8894".into()))
+        );
+        assert_eq!(
+            ListenAddr::parse("inet:8894@localhost"),
+            Ok(ListenAddr::Inet("localhost:8894".into()))
+        );
+        assert_eq!(
+            ListenAddr::parse("unix:/run/s.sock"),
+            Ok(ListenAddr::Unix("/run/s.sock".into()))
+        );
+        assert!(ListenAddr::parse("inet:127.0.0.1").is_err());
+        assert!(ListenAddr::parse("tcp:1").is_err());
+        assert!(ListenAddr::parse("unix:").is_err());
+    }
+}

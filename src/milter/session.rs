@@ -1,0 +1,115 @@
+//! Per-connection and per-message state, filled from milter callbacks and macros.
+
+use crate::envelope::{Envelope, strip_brackets};
+use crate::pipeline::{Engine, MessageScan};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts messages between MAIL FROM and their end, so shutdown can wait for them.
+/// Decrements on drop: a message that ends any way (eom, abort, hang-up) is counted out.
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub fn enter(counter: &Arc<AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What the MTA told us about the client at connect and HELO.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub name: Option<String>,
+    pub helo: Option<String>,
+    pub daemon_name: Option<String>,
+    pub tls_version: Option<String>,
+}
+
+/// One message from MAIL FROM to end of message.
+pub enum MessageState {
+    /// Envelope being collected (MAIL, RCPT).
+    Envelope(Envelope),
+    /// Content arriving (first header onwards).
+    Content(Box<MessageScan>),
+    /// A decision was already sent (early reject at end of headers); the rest of the
+    /// message is ignored.
+    Decided,
+}
+
+/// Per-connection user data of the milter.
+pub struct Session {
+    pub client: ClientInfo,
+    pub engine: Arc<Engine>,
+    pub message: Option<(MessageState, InFlight)>,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>) -> Session {
+        Session {
+            client: ClientInfo::default(),
+            engine,
+            message: None,
+        }
+    }
+
+    /// Starts a new message at MAIL FROM, dropping any previous one (Postfix reuses
+    /// connections; RSET and a new MAIL start over).
+    pub fn begin_message(
+        &mut self,
+        engine: Arc<Engine>,
+        sender: &str,
+        auth_user: Option<String>,
+        in_flight: &Arc<AtomicUsize>,
+    ) {
+        self.engine = engine;
+        let env = Envelope {
+            client_ip: self.client.ip,
+            client_name: self.client.name.clone(),
+            helo: self.client.helo.clone(),
+            mail_from: Some(strip_brackets(sender).to_string()),
+            auth_user,
+            daemon_name: self.client.daemon_name.clone(),
+            tls_version: self.client.tls_version.clone(),
+            ..Default::default()
+        };
+        self.message = Some((MessageState::Envelope(env), InFlight::enter(in_flight)));
+    }
+
+    pub fn envelope_mut(&mut self) -> Option<&mut Envelope> {
+        match &mut self.message {
+            Some((MessageState::Envelope(env), _)) => Some(env),
+            _ => None,
+        }
+    }
+
+    /// The message scan, started from the collected envelope on first use.
+    pub fn scan(&mut self) -> Option<&mut MessageScan> {
+        let (state, _) = self.message.as_mut()?;
+        if let MessageState::Envelope(env) = state {
+            let env = std::mem::take(env);
+            *state = MessageState::Content(Box::new(self.engine.start_message(env)));
+        }
+        match state {
+            MessageState::Content(scan) => Some(scan),
+            _ => None,
+        }
+    }
+
+    pub fn end_message(&mut self) {
+        self.message = None;
+    }
+
+    pub fn mark_decided(&mut self) {
+        if let Some((state, _)) = &mut self.message {
+            *state = MessageState::Decided;
+        }
+    }
+}

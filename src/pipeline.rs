@@ -1,0 +1,290 @@
+//! The per-message pipeline shared by the milter and `sge-milter scan`.
+//!
+//! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
+//! whole on reload); [`MessageScan`] is one message going through it.
+
+use crate::config::{ConfigErrors, LoadedConfig};
+use crate::envelope::Envelope;
+use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
+use crate::policy::direction::DirectionPolicy;
+use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::scan::keywords::KeywordScanner;
+use crate::scan::{MessageFacts, ScanState, Scanner};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything compiled from one configuration.
+pub struct Engine {
+    pub loaded: LoadedConfig,
+    direction: DirectionPolicy,
+    /// In the order they run at end of headers and end of message.
+    scanners: Vec<Box<dyn Scanner>>,
+    mime_limits: MimeLimits,
+}
+
+impl Engine {
+    /// Compiles the configuration and every rule file, collecting all errors.
+    pub fn compile(loaded: LoadedConfig) -> Result<Engine, ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        let cfg = &loaded.config;
+        let direction = DirectionPolicy::compile(&cfg.direction, &loaded.origin, &loaded.text)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
+        match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
+            Ok(k) => scanners.push(Box::new(Arc::new(k))),
+            Err(e) => errors.extend(e),
+        }
+        let mime_limits = MimeLimits {
+            max_depth: cfg.limits.max_mime_depth,
+            max_parts: cfg.limits.max_mime_parts,
+            max_header_line: cfg.limits.max_header_line.as_usize(),
+        };
+        match direction {
+            Some(direction) if errors.is_empty() => Ok(Engine {
+                loaded,
+                direction,
+                scanners,
+                mime_limits,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Compiles the embedded default configuration.
+    pub fn embedded() -> Result<Engine, ConfigErrors> {
+        Engine::compile(crate::config::load(None)?)
+    }
+
+    /// Sets `env.direction` from the direction policy, unless already set.
+    pub fn classify_direction(&self, env: &mut Envelope) {
+        if env.direction.is_none() {
+            env.direction = Some(self.direction.classify(env));
+        }
+    }
+
+    /// Starts one message. The envelope should be complete (recipients known): the
+    /// MTA sends the first header after the last RCPT.
+    pub fn start_message(self: &Arc<Self>, mut env: Envelope) -> MessageScan {
+        self.classify_direction(&mut env);
+        let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
+        let limits = &self.loaded.config.limits;
+        MessageScan {
+            engine: Arc::clone(self),
+            walker: MimeWalker::new(self.mime_limits),
+            fanout: Fanout {
+                states,
+                anomalies: Vec::new(),
+            },
+            raw: RawMessage::new(limits.max_message_size.as_usize()),
+            findings: Vec::new(),
+            facts: MessageFacts::default(),
+            started: Instant::now(),
+            env,
+        }
+    }
+}
+
+/// Passes decoded content to every scanner state and remembers MIME anomalies.
+struct Fanout {
+    states: Vec<Box<dyn ScanState>>,
+    anomalies: Vec<MimeAnomaly>,
+}
+
+impl ContentSink for Fanout {
+    fn header(&mut self, part: Option<&PartInfo>, name: &str, value: &str) {
+        self.states
+            .iter_mut()
+            .for_each(|s| s.header(part, name, value));
+    }
+    fn part_start(&mut self, part: &PartInfo) {
+        self.states.iter_mut().for_each(|s| s.part_start(part));
+    }
+    fn text(&mut self, part: &PartInfo, text: &str) {
+        self.states.iter_mut().for_each(|s| s.text(part, text));
+    }
+    fn binary(&mut self, part: &PartInfo, data: &[u8]) {
+        self.states.iter_mut().for_each(|s| s.binary(part, data));
+    }
+    fn part_end(&mut self, part: &PartInfo) {
+        self.states.iter_mut().for_each(|s| s.part_end(part));
+    }
+    fn anomaly(&mut self, anomaly: &MimeAnomaly) {
+        self.states.iter_mut().for_each(|s| s.anomaly(anomaly));
+        if !self.anomalies.iter().any(|a| a.name() == anomaly.name()) {
+            self.anomalies.push(anomaly.clone());
+        }
+    }
+}
+
+/// The message as received (headers CRLF-folded again, then the body), kept for
+/// authentication up to a limit; past the limit it is dropped, never grown.
+pub struct RawMessage {
+    buf: Vec<u8>,
+    limit: usize,
+    size: u64,
+    overflow: bool,
+}
+
+impl RawMessage {
+    fn new(limit: usize) -> Self {
+        RawMessage {
+            buf: Vec::new(),
+            limit,
+            size: 0,
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, parts: &[&[u8]]) {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        self.size += n as u64;
+        if self.overflow {
+            return;
+        }
+        if self.size > self.limit as u64 {
+            self.overflow = true;
+            self.buf = Vec::new();
+            return;
+        }
+        parts.iter().for_each(|p| self.buf.extend_from_slice(p));
+    }
+
+    /// The bytes, or `None` when the message was larger than the limit.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        (!self.overflow).then_some(&self.buf[..])
+    }
+
+    /// Total bytes received, headers and body.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// One message in flight.
+pub struct MessageScan {
+    engine: Arc<Engine>,
+    env: Envelope,
+    walker: MimeWalker,
+    fanout: Fanout,
+    raw: RawMessage,
+    findings: Vec<Finding>,
+    facts: MessageFacts,
+    started: Instant,
+}
+
+impl MessageScan {
+    pub fn envelope(&self) -> &Envelope {
+        &self.env
+    }
+
+    /// Postfix may only assign the queue id after MAIL FROM; keep the latest one given.
+    pub fn set_queue_id(&mut self, id: String) {
+        self.env.queue_id = Some(id);
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn raw(&self) -> &RawMessage {
+        &self.raw
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// One top-level header as the MTA sends it: the value is everything after the
+    /// colon, folded lines joined by bare LF.
+    pub fn header(&mut self, name: &str, raw_value: &[u8]) {
+        self.raw.push(&[name.as_bytes(), b":"]);
+        // The MTA hands folded values over with bare LF; the signed form has CRLF.
+        let mut rest = raw_value;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let line = rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]);
+            self.raw.push(&[line, b"\r\n"]);
+            rest = &rest[i + 1..];
+        }
+        self.raw.push(&[rest, b"\r\n"]);
+        self.walker.header(name, raw_value, &mut self.fanout);
+    }
+
+    /// End of the header block. Returns a decision when the message can already be
+    /// refused (reject, tempfail or discard), so the MTA need not send the body.
+    pub fn end_of_headers(&mut self) -> Option<Decision> {
+        self.raw.push(&[b"\r\n"]);
+        self.walker.end_of_headers(&mut self.fanout);
+        for s in &mut self.fanout.states {
+            s.end_of_headers(&self.env, &mut self.facts, &mut self.findings);
+        }
+        let refuse = self.findings.iter().any(|f| {
+            matches!(
+                f.action,
+                Action::Reject | Action::Tempfail | Action::Discard
+            )
+        });
+        refuse.then(|| Decision::from_findings(self.findings.clone()))
+    }
+
+    /// One body chunk, in order, as it arrives.
+    pub fn body(&mut self, chunk: &[u8]) {
+        self.raw.push(&[chunk]);
+        self.walker.body(chunk, &mut self.fanout);
+    }
+
+    /// End of message: every scanner's remaining findings folded into one decision.
+    pub fn finish(&mut self) -> Decision {
+        self.walker.finish(&mut self.fanout);
+        let limits = &self.engine.loaded.config.limits;
+        for a in &self.fanout.anomalies {
+            self.findings.push(Finding::new(
+                format!("content.{}", a.name()),
+                FindingKind::Content,
+                limits.malformed_mime_action,
+                format!("malformed message structure: {a:?}"),
+            ));
+        }
+        for s in &mut self.fanout.states {
+            s.finish(&self.env, &mut self.facts, &mut self.findings);
+        }
+        if self.raw.bytes().is_none() {
+            let f = Finding::new(
+                "limit.message_size",
+                FindingKind::Limit,
+                limits.oversize_action,
+                format!(
+                    "message exceeds the size limit of {} bytes",
+                    limits.max_message_size.0
+                ),
+            );
+            self.findings.push(match limits.oversize_action {
+                Action::Reject => f.with_reply_code(552, "5.3.4"),
+                _ => f.with_reply_code(452, "4.3.4"),
+            });
+        }
+        Decision::from_findings(std::mem::take(&mut self.findings))
+    }
+
+    /// Facts gathered by the scanners (classification ...), valid after `finish`.
+    pub fn facts(&self) -> &MessageFacts {
+        &self.facts
+    }
+}
+
+/// Logs the one structured line per message decision.
+pub fn log_decision(env: &Envelope, decision: &Decision, elapsed: Duration) {
+    let reply = decision.smtp_reply.as_ref().map(ToString::to_string);
+    tracing::info!(
+        queue_id = env.queue_id.as_deref().unwrap_or("-"),
+        direction = %env.direction(),
+        action = %decision.action,
+        rules = %decision.rule_ids(),
+        client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+        from = env.mail_from.as_deref().unwrap_or("-"),
+        rcpts = env.rcpts.len(),
+        reply = reply.as_deref().unwrap_or("-"),
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "decision"
+    );
+}

@@ -1,0 +1,8 @@
+//! Policy: what the findings of one message add up to. No I/O here.
+
+pub mod classification;
+pub mod decision;
+pub mod direction;
+
+pub use classification::Classification;
+pub use decision::{Action, Decision, Finding, FindingKind, HeaderEdit, SmtpReply};
