@@ -15,10 +15,12 @@ pub const MTA_CHUNK_SIZE: usize = 65535;
 pub struct ScanOutcome {
     pub decision: Decision,
     pub envelope: Envelope,
+    pub auth: Option<crate::auth::AuthReport>,
 }
 
 /// Runs one raw message (as read from a `.eml` file) through the pipeline.
-pub async fn scan_message(engine: &Arc<Engine>, env: Envelope, data: &[u8]) -> ScanOutcome {
+pub async fn scan_message(engine: &Arc<Engine>, mut env: Envelope, data: &[u8]) -> ScanOutcome {
+    engine.mail_from(&mut env).await;
     let block = parse_header_block(data);
     let mut scan = engine.start_message(env);
     for (name, value) in &block.headers {
@@ -31,7 +33,7 @@ pub async fn scan_message(engine: &Arc<Engine>, env: Envelope, data: &[u8]) -> S
     for chunk in body.chunks(MTA_CHUNK_SIZE) {
         scan.body(chunk);
     }
-    let decision = scan.finish();
+    let decision = scan.finish().await;
     outcome(scan, decision)
 }
 
@@ -39,6 +41,7 @@ fn outcome(scan: MessageScan, decision: Decision) -> ScanOutcome {
     ScanOutcome {
         decision,
         envelope: scan.envelope().clone(),
+        auth: scan.auth_report().cloned(),
     }
 }
 
@@ -65,6 +68,8 @@ pub struct ScanReport<'a> {
     pub smtp_reply: Option<String>,
     pub findings: &'a [crate::policy::Finding],
     pub headers_added: Vec<[String; 2]>,
+    /// SPF, DKIM, DMARC and ARC results (absent when `[auth] enabled = false`).
+    pub auth: Option<&'a crate::auth::AuthReport>,
 }
 
 impl<'a> ScanReport<'a> {
@@ -77,6 +82,7 @@ impl<'a> ScanReport<'a> {
             smtp_reply: d.smtp_reply.as_ref().map(ToString::to_string),
             findings: &d.findings,
             headers_added: d.headers_added(),
+            auth: outcome.auth.as_ref(),
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub dns: crate::auth::settings::DnsConfig,
+    #[serde(default)]
+    pub auth: crate::auth::settings::AuthConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
