@@ -49,7 +49,11 @@ fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
 
     let clean = pf.smtp(FROM, &[TO], &message("clean", "Nothing to see here."));
     assert!(clean.accepted, "clean message refused: {}", clean.reply);
-    let tagged = pf.smtp(FROM, &[TO], &message("tagged", &format!("Body with {TAG} inside.")));
+    let tagged = pf.smtp(
+        FROM,
+        &[TO],
+        &message("tagged", &format!("Body with {TAG} inside.")),
+    );
     assert!(tagged.accepted, "tagged message refused: {}", tagged.reply);
 
     let delivered = pf.wait_delivered(2, WAIT);
@@ -62,8 +66,15 @@ fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
             String::from_utf8_lossy(tagged)
         )
     });
-    assert!(findings.contains("sge.test.tag"), "X-SGE-Findings: {findings}");
-    assert!(milter.log().contains("action=tag"), "milter log:\n{}", milter.log());
+    assert!(
+        findings.contains("sge.test.tag"),
+        "X-SGE-Findings: {findings}"
+    );
+    assert!(
+        milter.log().contains("action=tag"),
+        "milter log:\n{}",
+        milter.log()
+    );
 }
 
 #[test]
@@ -71,7 +82,11 @@ fn reject_rule_is_refused_at_smtp_with_the_milter_reply() {
     let milter = MilterProcess::start(DEFAULT_CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
-    let out = pf.smtp(FROM, &[TO], &message("rejected", &format!("Contains {REJECT}.")));
+    let out = pf.smtp(
+        FROM,
+        &[TO],
+        &message("rejected", &format!("Contains {REJECT}.")),
+    );
     assert!(!out.accepted, "reject string accepted: {}", out.reply);
     assert_eq!(out.code, 550, "reply: {}", out.reply);
     assert!(
@@ -85,7 +100,11 @@ fn reject_rule_is_refused_at_smtp_with_the_milter_reply() {
     assert!(clean.accepted, "{}", clean.reply);
     let delivered = pf.wait_delivered(1, WAIT);
     assert!(with_subject(&delivered, "rejected").is_none());
-    assert!(pf.log().contains("milter-reject"), "postfix log:\n{}", pf.log());
+    assert!(
+        pf.log().contains("milter-reject"),
+        "postfix log:\n{}",
+        pf.log()
+    );
 }
 
 #[test]
@@ -93,8 +112,16 @@ fn quarantine_rule_leaves_the_message_on_hold() {
     let milter = MilterProcess::start(DEFAULT_CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
-    let out = pf.smtp(FROM, &[TO], &message("held", &format!("Contains {QUARANTINE}.")));
-    assert!(out.accepted, "quarantined mail is accepted, then held: {}", out.reply);
+    let out = pf.smtp(
+        FROM,
+        &[TO],
+        &message("held", &format!("Contains {QUARANTINE}.")),
+    );
+    assert!(
+        out.accepted,
+        "quarantined mail is accepted, then held: {}",
+        out.reply
+    );
     let held = pf.wait_hold(1, WAIT);
     assert_eq!(held.len(), 1);
     let content = pf.postcat(&held[0]);
@@ -115,10 +142,18 @@ fn sendmail_submissions_pass_the_milter() {
     let milter = MilterProcess::start(DEFAULT_CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
-    let tagged = pf.sendmail(FROM, &[TO], &message("sendmail-tag", &format!("Has {TAG}.")));
+    let tagged = pf.sendmail(
+        FROM,
+        &[TO],
+        &message("sendmail-tag", &format!("Has {TAG}.")),
+    );
     assert!(tagged.success, "sendmail: {}", tagged.output);
     // Rejected non-SMTP mail is not delivered (Postfix bounces it to the sender).
-    let rejected = pf.sendmail(FROM, &[TO], &message("sendmail-reject", &format!("Has {REJECT}.")));
+    let rejected = pf.sendmail(
+        FROM,
+        &[TO],
+        &message("sendmail-reject", &format!("Has {REJECT}.")),
+    );
     let _ = rejected;
 
     let delivered = pf.wait_delivered_envelopes(1, WAIT);
@@ -127,7 +162,8 @@ fn sendmail_submissions_pass_the_milter() {
         .find(|m| header_value(&m.data, "Subject").as_deref() == Some("sendmail-tag"))
         .expect("tagged sendmail message delivered");
     assert_eq!(tagged.rcpts, vec![TO.to_string()]);
-    let findings = header_value(&tagged.data, "X-SGE-Findings").expect("X-SGE-Findings on non-SMTP mail");
+    let findings =
+        header_value(&tagged.data, "X-SGE-Findings").expect("X-SGE-Findings on non-SMTP mail");
     assert!(findings.contains("sge.test.tag"));
     assert!(
         pf.wait_for_log("milter-reject", WAIT),

@@ -88,7 +88,11 @@ impl MilterProcess {
     }
 
     /// Starts the milter listening on `listen` exactly (e.g. `unix:/tmp/x.sock`).
-    pub fn start_listen(dir: impl Into<ConfigDir>, config_toml: &str, listen: &str) -> MilterProcess {
+    pub fn start_listen(
+        dir: impl Into<ConfigDir>,
+        config_toml: &str,
+        listen: &str,
+    ) -> MilterProcess {
         let dir = dir.into();
         let config_path = dir.path().join("sge-milter.toml");
         std::fs::write(&config_path, config_toml).expect("write milter config");
@@ -99,7 +103,12 @@ impl MilterProcess {
         p
     }
 
-    fn spawn(dir: ConfigDir, config_path: PathBuf, listen: String, port: Option<u16>) -> MilterProcess {
+    fn spawn(
+        dir: ConfigDir,
+        config_path: PathBuf,
+        listen: String,
+        port: Option<u16>,
+    ) -> MilterProcess {
         let log_path = dir.path().join("milter.log");
         let log = std::fs::File::create(&log_path).expect("create milter log");
         let child = Command::new(sge_milter_bin())

@@ -6,6 +6,7 @@
 //! test leaves nothing running. Not every test binary uses every helper.
 #![allow(dead_code, unused_imports)]
 
+pub mod client;
 pub mod milter;
 pub mod postfix;
 pub mod sink;
@@ -46,10 +47,12 @@ pub fn scan_json(args: &[&str], eml: &[u8]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .next()
-        .unwrap_or_else(|| panic!("sge-milter scan printed nothing; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let line = stdout.lines().next().unwrap_or_else(|| {
+        panic!(
+            "sge-milter scan printed nothing; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("scan --json output {line:?}: {e}"))
 }
 

@@ -85,7 +85,9 @@ impl Postfix {
         for sub in ["etc", "queue", "data"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
         }
-        run(Command::new("chown").arg("postfix").arg(dir.path().join("data")));
+        run(Command::new("chown")
+            .arg("postfix")
+            .arg(dir.path().join("data")));
         let mut pf = Postfix {
             etc,
             smtp_port: 0,

@@ -63,7 +63,10 @@ impl Sink {
 
     /// Messages received so far.
     pub fn messages(&self) -> Vec<Delivered> {
-        self.messages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Waits until at least `n` messages arrived and returns them all; panics with
@@ -126,7 +129,11 @@ fn session(stream: TcpStream, messages: &Mutex<Vec<Delivered>>) -> std::io::Resu
         }
         let text = String::from_utf8_lossy(&line);
         let cmd = text.trim_end();
-        let verb = cmd.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase();
+        let verb = cmd
+            .split([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" => write!(out, "250-{SINK_NAME}\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?,
             "HELO" => write!(out, "250 {SINK_NAME}\r\n")?,
@@ -172,7 +179,10 @@ fn session(stream: TcpStream, messages: &Mutex<Vec<Delivered>>) -> std::io::Resu
 fn angle_arg(cmd: &str) -> String {
     match (cmd.find('<'), cmd.find('>')) {
         (Some(a), Some(b)) if a < b => cmd[a + 1..b].to_string(),
-        _ => cmd.split_once(':').map(|(_, v)| v.trim().to_string()).unwrap_or_default(),
+        _ => cmd
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -187,7 +197,11 @@ fn read_data(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
         if line == b".\r\n" || line == b".\n" {
             return Ok(data);
         }
-        let unstuffed = if line.starts_with(b"..") { &line[1..] } else { &line[..] };
+        let unstuffed = if line.starts_with(b"..") {
+            &line[1..]
+        } else {
+            &line[..]
+        };
         data.extend_from_slice(unstuffed);
     }
 }

@@ -72,7 +72,10 @@ fn try_send(port: u16, from: &str, rcpts: &[&str], raw: &[u8]) -> std::io::Resul
     if banner.code != 220 {
         return Ok(refused(banner));
     }
-    let mut commands = vec!["EHLO client.sge-test.invalid".to_string(), format!("MAIL FROM:<{from}>")];
+    let mut commands = vec![
+        "EHLO client.sge-test.invalid".to_string(),
+        format!("MAIL FROM:<{from}>"),
+    ];
     commands.extend(rcpts.iter().map(|r| format!("RCPT TO:<{r}>")));
     for cmd in commands {
         write!(out, "{cmd}\r\n")?;
