@@ -188,9 +188,9 @@ fn inbound_and_outbound_ports_reach_the_milter_with_their_direction() {
             ..Default::default()
         },
     );
-    let inbound = pf.smtp(FROM, &[TO], &message("in", &format!("{TAG}")));
+    let inbound = pf.smtp(FROM, &[TO], &message("in", TAG));
     assert!(inbound.accepted, "{}", inbound.reply);
-    let outbound = pf.submit(FROM, &[TO], &message("out", &format!("{TAG}")));
+    let outbound = pf.submit(FROM, &[TO], &message("out", TAG));
     assert!(outbound.accepted, "{}", outbound.reply);
     pf.wait_delivered(2, WAIT);
     let log = milter.log();
@@ -225,7 +225,7 @@ fn milter_down_with_default_action_accept_delivers() {
             ..Default::default()
         },
     );
-    let out = pf.smtp(FROM, &[TO], &message("down-accept", &format!("{REJECT}")));
+    let out = pf.smtp(FROM, &[TO], &message("down-accept", REJECT));
     assert!(out.accepted, "{}", out.reply);
     let delivered = pf.wait_delivered(1, WAIT);
     assert!(with_subject(&delivered, "down-accept").is_some());
