@@ -70,6 +70,12 @@ fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
         findings.contains("sge.test.tag"),
         "X-SGE-Findings: {findings}"
     );
+    // Written with the customary space after the colon (LEADING_SPACE handling).
+    assert!(
+        String::from_utf8_lossy(tagged).contains("\r\nX-SGE-Findings: sge.test.tag"),
+        "{}",
+        String::from_utf8_lossy(tagged)
+    );
     assert!(
         milter.log().contains("action=tag"),
         "milter log:\n{}",
@@ -148,15 +154,25 @@ fn sendmail_submissions_pass_the_milter() {
         &message("sendmail-tag", &format!("Has {TAG}.")),
     );
     assert!(tagged.success, "sendmail: {}", tagged.output);
-    // Rejected non-SMTP mail is not delivered (Postfix bounces it to the sender).
+    // Rejected non-SMTP mail is not delivered: Postfix's cleanup bounces it to the
+    // sender with the milter's reason (sendmail itself has already exited 0).
     let rejected = pf.sendmail(
         FROM,
         &[TO],
         &message("sendmail-reject", &format!("Has {REJECT}.")),
     );
-    let _ = rejected;
+    assert!(rejected.success, "sendmail: {}", rejected.output);
 
-    let delivered = pf.wait_delivered_envelopes(1, WAIT);
+    let delivered = pf.wait_delivered_envelopes(2, WAIT);
+    let bounce = delivered
+        .iter()
+        .find(|m| m.mail_from.is_empty() && m.rcpts == [FROM.to_string()])
+        .expect("a bounce to the sender of the rejected message");
+    assert!(
+        bounce.text().contains("[sge:sge.test.reject]"),
+        "{}",
+        bounce.text()
+    );
     let tagged = delivered
         .iter()
         .find(|m| header_value(&m.data, "Subject").as_deref() == Some("sendmail-tag"))
