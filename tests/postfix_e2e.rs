@@ -246,3 +246,54 @@ fn milter_down_with_default_action_accept_delivers() {
     let delivered = pf.wait_delivered(1, WAIT);
     assert!(with_subject(&delivered, "down-accept").is_some());
 }
+
+#[test]
+fn malformed_messages_through_postfix_get_a_decision() {
+    let mut milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    // 8-bit junk and a NUL in headers; Postfix passes them on (or cleans them up).
+    let mut junk = b"From: alice@sender.example\r\nTo: bob@recipient.example\r\n\
+        Subject: caf\xe9 \xff\xfe =?utf-8?B?////?=\r\nX-Junk: a\x00b \x80\x81\r\n\r\n"
+        .to_vec();
+    junk.extend_from_slice(format!("{TAG}\r\n").as_bytes());
+    // A 1 MB single-line header (Postfix keeps the first header_size_limit bytes).
+    let mut huge = format!("From: {FROM}\r\nTo: {TO}\r\nSubject: huge\r\nX-Huge: ").into_bytes();
+    huge.extend(std::iter::repeat_n(b'h', 1024 * 1024));
+    huge.extend_from_slice(format!("\r\n\r\n{TAG}\r\n").as_bytes());
+    // 100-deep multipart nesting, unterminated, with broken base64 at the bottom.
+    let mut deep = format!(
+        "From: {FROM}\r\nTo: {TO}\r\nSubject: deep\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"d0\"\r\n\r\n"
+    );
+    for level in 1..100 {
+        deep.push_str(&format!(
+            "--d{}\r\nContent-Type: multipart/mixed; boundary=\"d{level}\"\r\n\r\n",
+            level - 1
+        ));
+    }
+    deep.push_str(
+        "--d99\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         !!!not*base64===\r\nU0dF\r\n",
+    );
+
+    for (name, raw) in [("junk", junk), ("huge", huge), ("deep", deep.into_bytes())] {
+        let out = pf.smtp(FROM, &[TO], &raw);
+        // A milter failure would show as Postfix's default action: 451 4.7.1.
+        assert_ne!(
+            out.code / 100,
+            4,
+            "{name}: {}\nmilter log:\n{}",
+            out.reply,
+            milter.log()
+        );
+        assert!(
+            milter.is_running(),
+            "{name} killed the milter:\n{}",
+            milter.log()
+        );
+    }
+    let out = pf.smtp(FROM, &[TO], &message("after", REJECT));
+    assert_eq!(out.code, 550, "the milter still decides: {}", out.reply);
+    assert!(!milter.log().contains("panicked"), "{}", milter.log());
+}
