@@ -278,8 +278,16 @@ async fn apply_edits(
 }
 
 /// Header values go to the MTA LF-folded, without NULs (which would cut the value).
+/// With LEADING_SPACE negotiated (always, see `negotiate`) the MTA writes the value
+/// verbatim after the colon, so the customary space is ours to add: without it
+/// Postfix writes `X-SGE-Findings:rule`.
 fn milter_value(value: &str) -> String {
-    value.replace("\r\n", "\n").replace('\0', "")
+    let value = value.replace("\r\n", "\n").replace('\0', "");
+    if value.starts_with([' ', '\t']) {
+        value
+    } else {
+        format!(" {value}")
+    }
 }
 
 fn set_reply(reply: &mut indymilter::SmtpReply, decision: &Decision) {
