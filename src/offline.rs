@@ -68,6 +68,8 @@ pub struct ScanReport<'a> {
     pub smtp_reply: Option<String>,
     pub findings: &'a [crate::policy::Finding],
     pub headers_added: Vec<[String; 2]>,
+    /// `[name, index]` of headers the MTA is asked to delete (1-based per name).
+    pub headers_removed: Vec<(String, u32)>,
     /// SPF, DKIM, DMARC and ARC results (absent when `[auth] enabled = false`).
     pub auth: Option<&'a crate::auth::AuthReport>,
 }
@@ -82,6 +84,16 @@ impl<'a> ScanReport<'a> {
             smtp_reply: d.smtp_reply.as_ref().map(ToString::to_string),
             findings: &d.findings,
             headers_added: d.headers_added(),
+            headers_removed: d
+                .header_edits
+                .iter()
+                .filter_map(|e| match e {
+                    crate::policy::HeaderEdit::Delete { name, index } => {
+                        Some((name.clone(), *index))
+                    }
+                    _ => None,
+                })
+                .collect(),
             auth: outcome.auth.as_ref(),
         }
     }
