@@ -15,6 +15,8 @@ pub const MTA_CHUNK_SIZE: usize = 65535;
 pub struct ScanOutcome {
     pub decision: Decision,
     pub envelope: Envelope,
+    /// What the scanners learnt (classification ...).
+    pub facts: crate::scan::MessageFacts,
 }
 
 /// Runs one raw message (as read from a `.eml` file) through the pipeline.
@@ -39,6 +41,7 @@ fn outcome(scan: MessageScan, decision: Decision) -> ScanOutcome {
     ScanOutcome {
         decision,
         envelope: scan.envelope().clone(),
+        facts: scan.facts().clone(),
     }
 }
 
@@ -65,6 +68,8 @@ pub struct ScanReport<'a> {
     pub smtp_reply: Option<String>,
     pub findings: &'a [crate::policy::Finding],
     pub headers_added: Vec<[String; 2]>,
+    /// The protective marking read; `level` is null when the message is unmarked.
+    pub classification: crate::policy::Classification,
 }
 
 impl<'a> ScanReport<'a> {
@@ -77,6 +82,7 @@ impl<'a> ScanReport<'a> {
             smtp_reply: d.smtp_reply.as_ref().map(ToString::to_string),
             findings: &d.findings,
             headers_added: d.headers_added(),
+            classification: outcome.facts.classification.clone().unwrap_or_default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo}
 use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
 use crate::scan::keywords::KeywordScanner;
+use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    markings: Arc<MarkingScanner>,
 }
 
 impl Engine {
@@ -31,6 +33,14 @@ impl Engine {
             .map_err(|e| errors.push(e))
             .ok();
         let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
+        // Markings first: later scanners read the classification it sets.
+        let markings = MarkingScanner::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(Arc::new);
+        if let Some(m) = &markings {
+            scanners.push(Box::new(Arc::clone(m)));
+        }
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
             Err(e) => errors.extend(e),
@@ -40,12 +50,13 @@ impl Engine {
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
-        match direction {
-            Some(direction) if errors.is_empty() => Ok(Engine {
+        match (direction, markings) {
+            (Some(direction), Some(markings)) if errors.is_empty() => Ok(Engine {
                 loaded,
                 direction,
                 scanners,
                 mime_limits,
+                markings,
             }),
             _ => Err(errors),
         }
@@ -54,6 +65,11 @@ impl Engine {
     /// Compiles the embedded default configuration.
     pub fn embedded() -> Result<Engine, ConfigErrors> {
         Engine::compile(crate::config::load(None)?)
+    }
+
+    /// The compiled marking rules: `engine.markings().vocabulary().rank_of("SENSITIVE")`.
+    pub fn markings(&self) -> &MarkingScanner {
+        &self.markings
     }
 
     /// Sets `env.direction` from the direction policy, unless already set.
@@ -263,7 +279,16 @@ impl MessageScan {
                 _ => f.with_reply_code(452, "4.3.4"),
             });
         }
-        Decision::from_findings(std::mem::take(&mut self.findings))
+        let mut decision = Decision::from_findings(std::mem::take(&mut self.findings));
+        if matches!(
+            decision.action,
+            Action::Accept | Action::Tag | Action::Quarantine
+        ) {
+            decision
+                .header_edits
+                .extend(std::mem::take(&mut self.facts.header_edits));
+        }
+        decision
     }
 
     /// Facts gathered by the scanners (classification ...), valid after `finish`.
