@@ -14,6 +14,19 @@ pub struct PolicyConfig {
     pub local_domains: Vec<String>,
     /// Highest level this system is accredited for (NZISM 15.1.10.C.01, 15.2.41.C.01).
     pub system_ceiling: String,
+    /// `enforce` applies the marking rules' actions; `monitor` turns every refusal
+    /// into a tag (staged roll-out); `off` reads markings but reports nothing.
+    pub marking_enforcement: Enforcement,
+}
+
+/// How marking findings act (`[policy] marking_enforcement`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    #[default]
+    Enforce,
+    Monitor,
+    Off,
 }
 
 impl Default for PolicyConfig {
@@ -21,6 +34,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             local_domains: Vec::new(),
             system_ceiling: "IN-CONFIDENCE".into(),
+            marking_enforcement: Enforcement::Enforce,
         }
     }
 }
@@ -241,6 +255,7 @@ mod tests {
         let policy = PolicyConfig {
             local_domains: vec!["agency.govt.nz".into()],
             system_ceiling: "RESTRICTED".into(),
+            ..Default::default()
         };
         let mut routes = RoutesConfig {
             restricted_group: vec!["partner.govt.nz".into()],

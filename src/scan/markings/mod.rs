@@ -18,7 +18,7 @@ use crate::message::{ContentSink, PartInfo};
 use crate::policy::classification::{
     SOURCE_ATTACHMENT, SOURCE_BODY, SOURCE_HEADER, SOURCE_SUBJECT,
 };
-use crate::policy::routes::{RouteKind, RoutePolicy, line_with};
+use crate::policy::routes::{Enforcement, RouteKind, RoutePolicy, line_with};
 use crate::policy::{Action, Classification, Finding, HeaderEdit};
 use banner::{MAX_BANNER_LINE, PartLines, banner_text};
 use rules::{ActionsSpec, CarriersSpec, MarkingsFile, Rule};
@@ -38,6 +38,7 @@ pub struct MarkingScanner {
     default_level: Option<usize>,
     no_tls_rank: u32,
     actions: ActionsSpec,
+    enforcement: Enforcement,
 }
 
 impl MarkingScanner {
@@ -123,6 +124,7 @@ impl MarkingScanner {
                 trace_header,
                 default_level,
                 actions: spec.actions,
+                enforcement: loaded.config.policy.marking_enforcement,
             }),
             _ => Err(errors),
         }
@@ -432,7 +434,14 @@ impl MarkingState {
         out: &mut Vec<Finding>,
     ) {
         let dir = env.direction();
-        let action = rule.actions(&self.scanner.actions).for_direction(dir);
+        let action = match (
+            self.scanner.enforcement,
+            rule.actions(&self.scanner.actions).for_direction(dir),
+        ) {
+            (Enforcement::Off, _) => return,
+            (Enforcement::Monitor, a) => a.min(Action::Tag),
+            (Enforcement::Enforce, a) => a,
+        };
         if action == Action::Accept || self.emitted.contains(&rule) {
             return;
         }
@@ -576,10 +585,13 @@ impl MarkingState {
                     index,
                 });
             }
-            edits.push(HeaderEdit::Add {
-                name: name.clone(),
-                value: trace_value(class),
-            });
+            // Only what was read is traced: unmarked mail passes unchanged.
+            if class.is_marked() {
+                edits.push(HeaderEdit::Add {
+                    name: name.clone(),
+                    value: trace_value(class),
+                });
+            }
         }
         if let Some(l) = self.scanner.default_level
             && self.header_count == 0
@@ -668,9 +680,7 @@ fn name_list<S: AsRef<str>>(names: &[S]) -> String {
 
 /// `RESTRICTED; source=header; endorsements=BUDGET; releasability=NZEO`.
 fn trace_value(class: &Classification) -> String {
-    let Some(level) = &class.level else {
-        return "UNMARKED".into();
-    };
+    let level = class.level.as_deref().unwrap_or("UNMARKED");
     let mut v = format!("{level}; source={}", class.source.as_deref().unwrap_or("-"));
     if !class.endorsements.is_empty() {
         v.push_str(&format!("; endorsements={}", class.endorsements.join(" ")));

@@ -481,7 +481,7 @@ fn default_marking_for_unmarked_inbound_is_opt_in() {
         &env(Direction::Inbound, &["a@agency.govt.nz"]),
         &headers(&[("Subject", "hi")]),
     );
-    assert_eq!(o.facts.header_edits.len(), 1);
+    assert!(o.facts.header_edits.is_empty());
     let mut loaded = load(None).unwrap();
     loaded
         .rule_files
@@ -578,4 +578,19 @@ fn brackets_split_terminated_and_not() {
     assert_eq!(brackets("[x [Y]"), [("x ", false), ("Y", true)]);
     assert_eq!(strip_caveat_prefix("SH:NZEO"), "NZEO");
     assert_eq!(strip_caveat_prefix("REL TO NZL"), "REL TO NZL");
+}
+
+#[test]
+fn monitor_mode_tags_instead_of_refusing_and_off_reports_nothing() {
+    use crate::policy::routes::Enforcement;
+    let e = env(Direction::Outbound, &["c@example.com"]);
+    let m = headers(&[("Subject", "[SECRET] x")]);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Monitor);
+    let o = run(&s, &e, &m);
+    assert!(!o.all.is_empty());
+    assert!(o.all.iter().all(|f| f.action == Action::Tag), "{:?}", o.all);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Off);
+    let o = run(&s, &e, &m);
+    assert!(o.all.is_empty());
+    assert_eq!(o.level(), Some("SECRET"));
 }
