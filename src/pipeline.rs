@@ -68,7 +68,7 @@ impl Engine {
     }
 
     /// The compiled marking rules: `engine.markings().vocabulary().rank_of("SENSITIVE")`.
-    pub fn markings(&self) -> &MarkingScanner {
+    pub fn markings(&self) -> &Arc<MarkingScanner> {
         &self.markings
     }
 
