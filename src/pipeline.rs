@@ -8,6 +8,7 @@ use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
@@ -33,6 +34,10 @@ impl Engine {
         let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
+            Err(e) => errors.extend(e),
+        }
+        match DlpScanner::compile(loaded.rule_file("dlp.toml")) {
+            Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }
         let mime_limits = MimeLimits {

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 
 /// Rule files the product knows, with their embedded defaults.
-pub const EMBEDDED_RULES: &[(&str, &str)] =
-    &[("keywords.toml", include_str!("../../rules/keywords.toml"))];
+pub const EMBEDDED_RULES: &[(&str, &str)] = &[
+    ("keywords.toml", include_str!("../../rules/keywords.toml")),
+    ("dlp.toml", include_str!("../../rules/dlp.toml")),
+];
 
 /// The main configuration file, as written by the admin.
 #[derive(Clone, Debug, Deserialize)]
