@@ -207,15 +207,15 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
 
 fn read_rule_files(config: &Config, base_dir: &Path) -> Result<Vec<RuleFile>, ConfigErrors> {
     let dir = config.rules.dir.as_ref().map(|d| base_dir.join(d));
-    if let Some(d) = &dir {
-        if !d.is_dir() {
-            return Err(ConfigError::new(
-                d.display().to_string(),
-                None,
-                "[rules] dir is not a directory".to_string(),
-            )
-            .into());
-        }
+    if let Some(d) = &dir
+        && !d.is_dir()
+    {
+        return Err(ConfigError::new(
+            d.display().to_string(),
+            None,
+            "[rules] dir is not a directory".to_string(),
+        )
+        .into());
     }
     let mut files = Vec::new();
     let mut errors = ConfigErrors::default();
