@@ -12,3 +12,4 @@ pub mod offline;
 pub mod pipeline;
 pub mod policy;
 pub mod scan;
+pub mod spf;
