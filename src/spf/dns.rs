@@ -116,7 +116,7 @@ impl SpfDns for MessageAuthenticator {
             lookup
                 .into_iter()
                 .filter_map(|rdata| match rdata {
-                    RData::MX(mx) => Some(normalise_name(&mx.exchange.to_ascii())),
+                    RData::MX(mx) => Some(name_text(&mx.exchange)),
                     _ => None,
                 })
                 .collect(),
@@ -129,13 +129,20 @@ impl SpfDns for MessageAuthenticator {
             lookup
                 .into_iter()
                 .filter_map(|rdata| match rdata {
-                    RData::PTR(ptr) => Some(normalise_name(&ptr.0.to_ascii())),
+                    RData::PTR(ptr) => Some(name_text(&ptr.0)),
                     _ => None,
                 })
                 .filter(|name| !name.is_empty())
                 .collect(),
         )
     }
+}
+
+/// A name from an answer as SPF compares it: raw labels joined by dots (no escaping of
+/// unusual characters, no root dot), lowercased.
+fn name_text(name: &Name) -> String {
+    let labels: Vec<String> = name.iter().map(|label| String::from_utf8_lossy(label).into_owned()).collect();
+    labels.join(".").to_ascii_lowercase()
 }
 
 fn non_empty<T>(records: Vec<T>) -> DnsAnswer<T> {
@@ -154,11 +161,12 @@ async fn hickory_lookup(
     name: &str,
     record_type: RecordType,
 ) -> Result<Vec<RData>, DnsFailure> {
-    // Absolute name: without the root dot hickory would try the search list first.
-    let Ok(mut query) = Name::from_ascii(name) else {
+    // Raw labels: SPF names may hold any printable ASCII (`a:foo:bar.example`, macro
+    // output), which hickory's text parser refuses. `from_labels` builds an absolute
+    // name, so the resolver's search list is never applied.
+    let Ok(query) = Name::from_labels(name.split('.').map(str::as_bytes)) else {
         return Err(DnsFailure::TempError);
     };
-    query.set_fqdn(true);
     match auth.resolver().lookup(query, record_type).await {
         Ok(lookup) => Ok(lookup
             .answers()

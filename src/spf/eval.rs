@@ -192,6 +192,10 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
                     return Err(Abort::Perm);
                 }
                 for exchange in exchanges {
+                    // A null MX (RFC 7505, exchange ".") or unqueryable name matches nothing.
+                    let Some(exchange) = domain_for_query(&exchange) else {
+                        continue;
+                    };
                     match self.addresses_of(&exchange, *v4_prefix, *v6_prefix).await {
                         Ok(true) => return Ok(true),
                         Ok(false) | Err(DnsFailure::NxDomain | DnsFailure::NoData) => {}
