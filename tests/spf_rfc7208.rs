@@ -43,7 +43,16 @@ fn suite_dir() -> PathBuf {
     }
     std::fs::create_dir_all(&cache).expect("create suite cache dir");
     let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", PYSPF, "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            PYSPF,
+            "-d",
+        ])
         .arg(&cache)
         .status()
         .expect("run pip");
@@ -70,7 +79,11 @@ fn load_suite(file: &Path) -> Vec<Value> {
         .arg(file)
         .output()
         .expect("run spf_dns_server.py dump");
-    assert!(output.status.success(), "dump failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "dump failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice::<Vec<Value>>(&output.stdout).expect("suite JSON")
 }
 
@@ -84,7 +97,9 @@ struct DnsServer {
 impl DnsServer {
     fn start(zone: &Value) -> Self {
         let mut zone_file = tempfile::NamedTempFile::new().expect("zone file");
-        zone_file.write_all(zone.to_string().as_bytes()).expect("write zone");
+        zone_file
+            .write_all(zone.to_string().as_bytes())
+            .expect("write zone");
         let mut child = Command::new("python3")
             .arg(server_script())
             .arg("serve")
@@ -95,13 +110,22 @@ impl DnsServer {
             .expect("start DNS server");
         let stdout = child.stdout.take().expect("server stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("server port line");
-        let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok());
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("server port line");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok());
         let Some(port) = port else {
             let _ = child.kill();
             panic!("DNS server did not start: {line:?}");
         };
-        Self { child, port, _zone: zone_file }
+        Self {
+            child,
+            port,
+            _zone: zone_file,
+        }
     }
 }
 
@@ -132,22 +156,37 @@ enum Implementation {
     MailAuth,
 }
 
-async fn verdict(implementation: Implementation, auth: &MessageAuthenticator, test: &Value) -> String {
-    let ip: IpAddr = test["host"].as_str().unwrap_or_default().parse().expect("test host IP");
+async fn verdict(
+    implementation: Implementation,
+    auth: &MessageAuthenticator,
+    test: &Value,
+) -> String {
+    let ip: IpAddr = test["host"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("test host IP");
     let helo = test["helo"].as_str().unwrap_or_default();
     let from = test["mailfrom"].as_str().unwrap_or_default();
     match implementation {
         Implementation::Library => {
-            let request = SpfRequest { client_ip: ip, helo, mail_from: from, receiver: "" };
+            let request = SpfRequest {
+                client_ip: ip,
+                helo,
+                mail_from: from,
+                receiver: "",
+            };
             check(auth, &request).await.result.to_string()
         }
         Implementation::MailAuth => {
             let output = if from.is_empty() {
-                auth.verify_spf(SpfParameters::verify_ehlo(ip, helo, "localhost")).await
+                auth.verify_spf(SpfParameters::verify_ehlo(ip, helo, "localhost"))
+                    .await
             } else {
-                auth.verify_spf(SpfParameters::verify_mail_from(ip, helo, "localhost", from)).await
+                auth.verify_spf(SpfParameters::verify_mail_from(ip, helo, "localhost", from))
+                    .await
             };
-            output.result().to_string()
+            output.result().to_string().to_ascii_lowercase()
         }
     }
 }
@@ -165,7 +204,11 @@ fn run_suite(file: &str, implementation: Implementation) -> Score {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut score = Score { passed: 0, total: 0, failures: Vec::new() };
+    let mut score = Score {
+        passed: 0,
+        total: 0,
+        failures: Vec::new(),
+    };
     for scenario in &scenarios {
         let server = DnsServer::start(&scenario["zone"]);
         let auth = resolver(server.port);
@@ -173,12 +216,18 @@ fn run_suite(file: &str, implementation: Implementation) -> Score {
         for (id, test) in tests {
             score.total += 1;
             let got = runtime.block_on(verdict(implementation, &auth, test));
-            let expected: Vec<&str> =
-                test["result"].as_array().expect("results").iter().filter_map(Value::as_str).collect();
+            let expected: Vec<&str> = test["result"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
             if expected.contains(&got.as_str()) {
                 score.passed += 1;
             } else {
-                score.failures.push(format!("{id}: expected {expected:?}, got {got}"));
+                score
+                    .failures
+                    .push(format!("{id}: expected {expected:?}, got {got}"));
             }
         }
     }
@@ -197,7 +246,12 @@ fn rfc7208_suite() {
     let score = run_suite("rfc7208-tests.yml", Implementation::Library);
     report("RFC 7208 suite", &score);
     assert_eq!(score.total, 203, "the suite has 203 tests");
-    assert!(score.passed >= RFC7208_THRESHOLD, "{}/{} is below {RFC7208_THRESHOLD}", score.passed, score.total);
+    assert!(
+        score.passed >= RFC7208_THRESHOLD,
+        "{}/{} is below {RFC7208_THRESHOLD}",
+        score.passed,
+        score.total
+    );
 }
 
 #[test]
@@ -205,7 +259,12 @@ fn rfc4408_suite() {
     let score = run_suite("rfc4408-tests.yml", Implementation::Library);
     report("RFC 4408 suite", &score);
     assert_eq!(score.total, 191, "the suite has 191 tests");
-    assert!(score.passed >= RFC4408_THRESHOLD, "{}/{} is below {RFC4408_THRESHOLD}", score.passed, score.total);
+    assert!(
+        score.passed >= RFC4408_THRESHOLD,
+        "{}/{} is below {RFC4408_THRESHOLD}",
+        score.passed,
+        score.total
+    );
 }
 
 /// The baseline for the docs: mail-auth's own SPF on the same suite (no threshold).

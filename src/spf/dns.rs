@@ -77,7 +77,12 @@ impl SpfDns for MessageAuthenticator {
         let records: Vec<Vec<u8>> = lookup
             .into_iter()
             .filter_map(|rdata| match rdata {
-                RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|s| s.iter().copied()).collect()),
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .flat_map(|s| s.iter().copied())
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect();
@@ -141,7 +146,10 @@ impl SpfDns for MessageAuthenticator {
 /// A name from an answer as SPF compares it: raw labels joined by dots (no escaping of
 /// unusual characters, no root dot), lowercased.
 fn name_text(name: &Name) -> String {
-    let labels: Vec<String> = name.iter().map(|label| String::from_utf8_lossy(label).into_owned()).collect();
+    let labels: Vec<String> = name
+        .iter()
+        .map(|label| String::from_utf8_lossy(label).into_owned())
+        .collect();
     labels.join(".").to_ascii_lowercase()
 }
 
@@ -187,7 +195,9 @@ fn classify(error: &NetError) -> DnsFailure {
                 DnsFailure::NoData
             }
         }
-        NetError::Dns(HickoryDnsError::ResponseCode(ResponseCode::NXDomain)) => DnsFailure::NxDomain,
+        NetError::Dns(HickoryDnsError::ResponseCode(ResponseCode::NXDomain)) => {
+            DnsFailure::NxDomain
+        }
         _ => DnsFailure::TempError,
     }
 }
@@ -212,7 +222,10 @@ impl MemoryDns {
 
     /// Adds a TXT record.
     pub fn with_txt(mut self, name: &str, value: &str) -> Self {
-        self.txt.entry(normalise_name(name)).or_default().push(value.as_bytes().to_vec());
+        self.txt
+            .entry(normalise_name(name))
+            .or_default()
+            .push(value.as_bytes().to_vec());
         self
     }
 
@@ -227,7 +240,10 @@ impl MemoryDns {
 
     /// Adds an MX record.
     pub fn with_mx(mut self, name: &str, exchange: &str) -> Self {
-        self.mx.entry(normalise_name(name)).or_default().push(normalise_name(exchange));
+        self.mx
+            .entry(normalise_name(name))
+            .or_default()
+            .push(normalise_name(exchange));
         self
     }
 
@@ -294,7 +310,10 @@ mod tests {
 
     #[test]
     fn reverse_names() {
-        assert_eq!(reverse_name("192.0.2.1".parse().unwrap()), "1.2.0.192.in-addr.arpa");
+        assert_eq!(
+            reverse_name("192.0.2.1".parse().unwrap()),
+            "1.2.0.192.in-addr.arpa"
+        );
         let v6 = reverse_name("2001:db8::1".parse().unwrap());
         assert!(v6.starts_with("1.0.0.0.0.0.0.0."));
         assert!(v6.ends_with("8.b.d.0.1.0.0.2.ip6.arpa"));

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 
+use super::SpfResult;
 use super::dns::{DnsFailure, SpfDns};
 use super::macros::{MacroString, MacroValues};
 use super::name::{domain_for_query, is_valid_domain};
 use super::record::{Mechanism, Qualifier, Record, is_spf_record};
-use super::SpfResult;
 
 /// Terms that cause DNS queries, per evaluation including includes and redirects.
 pub const MAX_DNS_TERMS: u32 = 10;
@@ -29,7 +29,10 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn of(result: SpfResult) -> Self {
-        Self { result, explanation: None }
+        Self {
+            result,
+            explanation: None,
+        }
     }
 }
 
@@ -86,7 +89,10 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
             if !is_valid_domain(&domain) {
                 return Outcome::of(SpfResult::None);
             }
-            let domain = domain.strip_suffix('.').unwrap_or(&domain).to_ascii_lowercase();
+            let domain = domain
+                .strip_suffix('.')
+                .unwrap_or(&domain)
+                .to_ascii_lowercase();
             let record = match self.fetch_record(&domain).await {
                 Ok(Some(record)) => record,
                 Ok(None) => return Outcome::of(SpfResult::None),
@@ -134,7 +140,10 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
                     (SpfResult::Fail, Some(exp)) => self.explanation(domain, exp).await,
                     _ => None,
                 };
-                return Ok(Outcome { result, explanation });
+                return Ok(Outcome {
+                    result,
+                    explanation,
+                });
             }
         }
         if let Some(redirect) = &record.redirect {
@@ -152,13 +161,21 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
 
     fn count_dns_term(&mut self) -> Result<(), Abort> {
         self.dns_terms += 1;
-        if self.dns_terms > MAX_DNS_TERMS { Err(Abort::Perm) } else { Ok(()) }
+        if self.dns_terms > MAX_DNS_TERMS {
+            Err(Abort::Perm)
+        } else {
+            Ok(())
+        }
     }
 
     /// Records a query answering NXDOMAIN/NODATA; too many is a permerror.
     fn count_void(&mut self) -> Result<(), Abort> {
         self.void_lookups += 1;
-        if self.void_lookups > MAX_VOID_LOOKUPS { Err(Abort::Perm) } else { Ok(()) }
+        if self.void_lookups > MAX_VOID_LOOKUPS {
+            Err(Abort::Perm)
+        } else {
+            Ok(())
+        }
     }
 
     async fn matches(&mut self, domain: &str, mechanism: &Mechanism) -> Result<bool, Abort> {
@@ -172,7 +189,11 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
                 IpAddr::V6(ip) => v6_in_network(ip, *network, *prefix),
                 IpAddr::V4(_) => false,
             }),
-            Mechanism::A { domain: spec, v4_prefix, v6_prefix } => {
+            Mechanism::A {
+                domain: spec,
+                v4_prefix,
+                v6_prefix,
+            } => {
                 let target = self.optional_target(domain, spec.as_ref()).await?;
                 match self.addresses_of(&target, *v4_prefix, *v6_prefix).await {
                     Ok(found) => Ok(found),
@@ -180,7 +201,11 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
                     Err(_) => self.count_void().map(|()| false),
                 }
             }
-            Mechanism::Mx { domain: spec, v4_prefix, v6_prefix } => {
+            Mechanism::Mx {
+                domain: spec,
+                v4_prefix,
+                v6_prefix,
+            } => {
                 let target = self.optional_target(domain, spec.as_ref()).await?;
                 let exchanges = match self.dns.mx(&target).await {
                     Ok(exchanges) => exchanges,
@@ -233,7 +258,12 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
 
     /// Whether any A (IPv4 client) or AAAA (IPv6 client) record of `name` covers the
     /// client within the given prefix.
-    async fn addresses_of(&self, name: &str, v4_prefix: u8, v6_prefix: u8) -> Result<bool, DnsFailure> {
+    async fn addresses_of(
+        &self,
+        name: &str,
+        v4_prefix: u8,
+        v6_prefix: u8,
+    ) -> Result<bool, DnsFailure> {
         match self.ip {
             IpAddr::V4(ip) => {
                 let records = self.dns.a(name).await?;
@@ -246,7 +276,11 @@ impl<'a, D: SpfDns> Evaluator<'a, D> {
         }
     }
 
-    async fn optional_target(&mut self, domain: &str, spec: Option<&MacroString>) -> Result<String, Abort> {
+    async fn optional_target(
+        &mut self,
+        domain: &str,
+        spec: Option<&MacroString>,
+    ) -> Result<String, Abort> {
         match spec {
             Some(spec) => self.target_name(domain, spec).await,
             None => Ok(domain.to_string()),
@@ -360,12 +394,16 @@ fn is_same_or_subdomain(name: &str, domain: &str) -> bool {
 }
 
 fn v4_in_network(ip: Ipv4Addr, network: Ipv4Addr, prefix: u8) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
     u32::from(ip) & mask == u32::from(network) & mask
 }
 
 fn v6_in_network(ip: Ipv6Addr, network: Ipv6Addr, prefix: u8) -> bool {
-    let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .unwrap_or(0);
     u128::from(ip) & mask == u128::from(network) & mask
 }
 
@@ -402,6 +440,9 @@ mod tests {
     #[test]
     fn explanation_is_sanitised() {
         assert_eq!(sanitise_explanation("a\r\nb\u{7f}c"), "abc");
-        assert_eq!(sanitise_explanation(&"x".repeat(1000)).len(), MAX_EXPLANATION);
+        assert_eq!(
+            sanitise_explanation(&"x".repeat(1000)).len(),
+            MAX_EXPLANATION
+        );
     }
 }

@@ -144,7 +144,13 @@ impl MacroString {
         for token in &self.tokens {
             match token {
                 MacroToken::Literal(text) => out.push_str(text),
-                MacroToken::Expand { letter, keep, reverse, delimiters, url_escape } => {
+                MacroToken::Expand {
+                    letter,
+                    keep,
+                    reverse,
+                    delimiters,
+                    url_escape,
+                } => {
                     let value = values.value(*letter);
                     let transformed = transform(&value, *keep, *reverse, delimiters);
                     if *url_escape {
@@ -172,7 +178,8 @@ fn parse_expand(
     in_explanation: bool,
 ) -> Result<MacroToken, MacroError> {
     let letter_char = chars.next().ok_or(MacroError::Unterminated)?;
-    let letter = MacroLetter::from_char(letter_char, in_explanation).ok_or(MacroError::BadLetter)?;
+    let letter =
+        MacroLetter::from_char(letter_char, in_explanation).ok_or(MacroError::BadLetter)?;
     let mut keep: Option<usize> = None;
     while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
         chars.next();
@@ -210,7 +217,13 @@ fn transform(value: &str, keep: Option<usize>, reverse: bool, delimiters: &str) 
     if keep.is_none() && !reverse && delimiters.is_empty() {
         return value.to_string();
     }
-    let split_on = |c: char| if delimiters.is_empty() { c == '.' } else { delimiters.contains(c) };
+    let split_on = |c: char| {
+        if delimiters.is_empty() {
+            c == '.'
+        } else {
+            delimiters.contains(c)
+        }
+    };
     let mut parts: Vec<&str> = value.split(split_on).collect();
     if reverse {
         parts.reverse();
@@ -286,7 +299,13 @@ impl MacroString {
     /// True when expanding needs the `p` macro (and so a PTR lookup).
     pub fn uses_validated_name(&self) -> bool {
         self.tokens.iter().any(|t| {
-            matches!(t, MacroToken::Expand { letter: MacroLetter::ValidatedName, .. })
+            matches!(
+                t,
+                MacroToken::Expand {
+                    letter: MacroLetter::ValidatedName,
+                    ..
+                }
+            )
         })
     }
 }
@@ -329,15 +348,23 @@ mod tests {
         assert_eq!(expand("%{lr}"), "strong-bad");
         assert_eq!(expand("%{lr-}"), "bad.strong");
         assert_eq!(expand("%{l1r-}"), "strong");
-        assert_eq!(expand("%{ir}.%{v}._spf.%{d2}"), "3.2.0.192.in-addr._spf.example.com");
-        assert_eq!(expand("%{lr-}.lp._spf.%{d2}"), "bad.strong.lp._spf.example.com");
+        assert_eq!(
+            expand("%{ir}.%{v}._spf.%{d2}"),
+            "3.2.0.192.in-addr._spf.example.com"
+        );
+        assert_eq!(
+            expand("%{lr-}.lp._spf.%{d2}"),
+            "bad.strong.lp._spf.example.com"
+        );
     }
 
     #[test]
     fn ipv6_nibbles() {
         let mut v = values();
         v.ip = "2001:db8::cb01".parse().unwrap();
-        let s = MacroString::parse("%{ir}.%{v}._spf.%{d2}", false).unwrap().expand(&v);
+        let s = MacroString::parse("%{ir}.%{v}._spf.%{d2}", false)
+            .unwrap()
+            .expand(&v);
         assert_eq!(
             s,
             "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com"

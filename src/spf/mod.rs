@@ -18,7 +18,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use dns::{DnsAnswer, DnsFailure, MemoryDns, SpfDns, normalise_name, reverse_name};
-pub use eval::{MAX_DNS_TERMS, MAX_EXPLANATION, MAX_NAMES_PER_MECHANISM, MAX_VOID_LOOKUPS, sanitise_explanation};
+pub use eval::{
+    MAX_DNS_TERMS, MAX_EXPLANATION, MAX_NAMES_PER_MECHANISM, MAX_VOID_LOOKUPS, sanitise_explanation,
+};
 pub use macros::{MAX_EXPANSION, MacroError, MacroString, MacroValues};
 pub use name::{domain_for_query, is_valid_domain};
 pub use record::{Directive, Mechanism, Qualifier, Record, RecordError, is_spf_record};
@@ -120,7 +122,11 @@ pub struct SpfRequest<'a> {
 pub async fn check<D: SpfDns>(dns: &D, request: &SpfRequest<'_>) -> SpfVerdict {
     let ip = canonical_ip(request.client_ip);
     let helo = request.helo.trim();
-    let mail_from = request.mail_from.trim().trim_start_matches('<').trim_end_matches('>');
+    let mail_from = request
+        .mail_from
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
     let (identity, local_part, domain) = if mail_from.is_empty() {
         (SpfIdentity::Helo, "postmaster", helo)
     } else {
@@ -131,7 +137,11 @@ pub async fn check<D: SpfDns>(dns: &D, request: &SpfRequest<'_>) -> SpfVerdict {
         }
     };
     let sender = format!("{local_part}@{domain}");
-    let receiver = if request.receiver.is_empty() { "unknown" } else { request.receiver };
+    let receiver = if request.receiver.is_empty() {
+        "unknown"
+    } else {
+        request.receiver
+    };
     let mut evaluator = eval::Evaluator::new(
         dns,
         ip,

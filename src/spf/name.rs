@@ -21,7 +21,9 @@ pub fn is_valid_domain(domain: &str) -> bool {
         && labels.iter().all(|label| {
             !label.is_empty()
                 && label.len() <= MAX_LABEL
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         && labels.last().is_some_and(|top| is_toplabel(top))
 }
@@ -35,7 +37,11 @@ pub fn domain_for_query(expanded: &str) -> Option<String> {
         let (_, rest) = name.split_once('.')?;
         name = rest;
     }
-    if name.is_empty() || name.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL) {
+    if name.is_empty()
+        || name
+            .split('.')
+            .any(|label| label.is_empty() || label.len() > MAX_LABEL)
+    {
         return None;
     }
     if !name.is_ascii() {
@@ -62,7 +68,10 @@ mod tests {
 
     #[test]
     fn query_names() {
-        assert_eq!(domain_for_query("Foo.Example.com.").as_deref(), Some("foo.example.com"));
+        assert_eq!(
+            domain_for_query("Foo.Example.com.").as_deref(),
+            Some("foo.example.com")
+        );
         assert_eq!(domain_for_query("a..b"), None);
         assert_eq!(domain_for_query(""), None);
         let long = format!("{}example.com", "abcdefghi.".repeat(40));

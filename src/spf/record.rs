@@ -19,11 +19,25 @@ pub enum Qualifier {
 pub enum Mechanism {
     All,
     Include(MacroString),
-    A { domain: Option<MacroString>, v4_prefix: u8, v6_prefix: u8 },
-    Mx { domain: Option<MacroString>, v4_prefix: u8, v6_prefix: u8 },
+    A {
+        domain: Option<MacroString>,
+        v4_prefix: u8,
+        v6_prefix: u8,
+    },
+    Mx {
+        domain: Option<MacroString>,
+        v4_prefix: u8,
+        v6_prefix: u8,
+    },
     Ptr(Option<MacroString>),
-    Ip4 { network: Ipv4Addr, prefix: u8 },
-    Ip6 { network: Ipv6Addr, prefix: u8 },
+    Ip4 {
+        network: Ipv4Addr,
+        prefix: u8,
+    },
+    Ip6 {
+        network: Ipv6Addr,
+        prefix: u8,
+    },
     Exists(MacroString),
 }
 
@@ -73,9 +87,7 @@ pub enum RecordError {
 /// True when a TXT record is an SPF version 1 record (section 4.5): `v=spf1` followed by
 /// a space or the end, compared case-insensitively.
 pub fn is_spf_record(txt: &[u8]) -> bool {
-    txt.len() >= 6
-        && txt[..6].eq_ignore_ascii_case(b"v=spf1")
-        && (txt.len() == 6 || txt[6] == b' ')
+    txt.len() >= 6 && txt[..6].eq_ignore_ascii_case(b"v=spf1") && (txt.len() == 6 || txt[6] == b' ')
 }
 
 impl Record {
@@ -115,7 +127,12 @@ fn split_modifier(term: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn parse_modifier(record: &mut Record, term: &str, name: &str, value: &str) -> Result<(), RecordError> {
+fn parse_modifier(
+    record: &mut Record,
+    term: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), RecordError> {
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(RecordError::BadTerm(term.to_string()));
     }
@@ -131,8 +148,10 @@ fn parse_modifier(record: &mut Record, term: &str, name: &str, value: &str) -> R
         record.explanation = Some(parse_domain_spec(term, value)?);
     } else {
         // Unknown modifiers are ignored, but must still be well-formed (section 6).
-        MacroString::parse(value, false)
-            .map_err(|error| RecordError::BadMacro { term: term.to_string(), error })?;
+        MacroString::parse(value, false).map_err(|error| RecordError::BadMacro {
+            term: term.to_string(),
+            error,
+        })?;
     }
     Ok(())
 }
@@ -162,9 +181,17 @@ fn parse_directive(term: &str) -> Result<Directive, RecordError> {
             let (spec, v4_prefix, v6_prefix) = split_dual_cidr(term, args)?;
             let domain = optional_domain(term, spec)?;
             if name.eq_ignore_ascii_case("a") {
-                Mechanism::A { domain, v4_prefix, v6_prefix }
+                Mechanism::A {
+                    domain,
+                    v4_prefix,
+                    v6_prefix,
+                }
             } else {
-                Mechanism::Mx { domain, v4_prefix, v6_prefix }
+                Mechanism::Mx {
+                    domain,
+                    v4_prefix,
+                    v6_prefix,
+                }
             }
         }
         "ip4" => {
@@ -173,7 +200,10 @@ fn parse_directive(term: &str) -> Result<Directive, RecordError> {
             let network = address
                 .parse::<Ipv4Addr>()
                 .map_err(|_| RecordError::BadAddress(term.to_string()))?;
-            Mechanism::Ip4 { network, prefix: prefix.unwrap_or(32) }
+            Mechanism::Ip4 {
+                network,
+                prefix: prefix.unwrap_or(32),
+            }
         }
         "ip6" => {
             let value = args.strip_prefix(':').ok_or_else(bad)?;
@@ -181,16 +211,24 @@ fn parse_directive(term: &str) -> Result<Directive, RecordError> {
             let network = address
                 .parse::<Ipv6Addr>()
                 .map_err(|_| RecordError::BadAddress(term.to_string()))?;
-            Mechanism::Ip6 { network, prefix: prefix.unwrap_or(128) }
+            Mechanism::Ip6 {
+                network,
+                prefix: prefix.unwrap_or(128),
+            }
         }
         _ => return Err(bad()),
     };
-    Ok(Directive { qualifier, mechanism })
+    Ok(Directive {
+        qualifier,
+        mechanism,
+    })
 }
 
 /// `:domain-spec` that must be present (include, exists).
 fn required_domain(term: &str, args: &str) -> Result<MacroString, RecordError> {
-    let spec = args.strip_prefix(':').ok_or_else(|| RecordError::BadTerm(term.to_string()))?;
+    let spec = args
+        .strip_prefix(':')
+        .ok_or_else(|| RecordError::BadTerm(term.to_string()))?;
     parse_domain_spec(term, spec)
 }
 
@@ -199,7 +237,9 @@ fn optional_domain(term: &str, args: &str) -> Result<Option<MacroString>, Record
     if args.is_empty() {
         return Ok(None);
     }
-    let spec = args.strip_prefix(':').ok_or_else(|| RecordError::BadTerm(term.to_string()))?;
+    let spec = args
+        .strip_prefix(':')
+        .ok_or_else(|| RecordError::BadTerm(term.to_string()))?;
     parse_domain_spec(term, spec).map(Some)
 }
 
@@ -226,7 +266,11 @@ fn split_dual_cidr<'a>(term: &str, args: &'a str) -> Result<(&'a str, u8, u8), R
 }
 
 /// Splits `address[/len]` for ip4/ip6.
-fn split_cidr<'a>(term: &str, value: &'a str, max: u8) -> Result<(&'a str, Option<u8>), RecordError> {
+fn split_cidr<'a>(
+    term: &str,
+    value: &'a str,
+    max: u8,
+) -> Result<(&'a str, Option<u8>), RecordError> {
     match value.split_once('/') {
         None => Ok((value, None)),
         Some((address, length)) => Ok((address, Some(parse_cidr_length(term, length, max)?))),
@@ -244,13 +288,18 @@ fn parse_cidr_length(term: &str, digits: &str, max: u8) -> Result<u8, RecordErro
         return Err(bad());
     }
     let value: u16 = digits.parse().map_err(|_| bad())?;
-    u8::try_from(value).ok().filter(|v| *v <= max).ok_or_else(bad)
+    u8::try_from(value)
+        .ok()
+        .filter(|v| *v <= max)
+        .ok_or_else(bad)
 }
 
 /// A domain-spec: a macro string whose end is a macro or "." toplabel ["."] (section 7.1).
 fn parse_domain_spec(term: &str, spec: &str) -> Result<MacroString, RecordError> {
-    let macro_string = MacroString::parse(spec, false)
-        .map_err(|error| RecordError::BadMacro { term: term.to_string(), error })?;
+    let macro_string = MacroString::parse(spec, false).map_err(|error| RecordError::BadMacro {
+        term: term.to_string(),
+        error,
+    })?;
     if macro_string.tokens.is_empty() {
         return Err(RecordError::BadDomainSpec(term.to_string()));
     }
@@ -275,7 +324,10 @@ pub fn is_toplabel(label: &str) -> bool {
     let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    if !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
         return false;
     }
     if bytes.contains(&b'-') {
@@ -307,7 +359,11 @@ mod tests {
         assert_eq!(record.directives.len(), 6);
         assert_eq!(
             record.directives[1].mechanism,
-            Mechanism::Mx { domain: None, v4_prefix: 24, v6_prefix: 128 }
+            Mechanism::Mx {
+                domain: None,
+                v4_prefix: 24,
+                v6_prefix: 128
+            }
         );
         assert_eq!(record.directives[5].qualifier, Qualifier::SoftFail);
         assert!(record.explanation.is_some());

@@ -27,30 +27,50 @@ fn result(dns: &MemoryDns, ip: &str, from: &str) -> SpfResult {
 #[test]
 fn basic_results() {
     let dns = MemoryDns::new()
-        .with_txt("example.com", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ~all")
+        .with_txt(
+            "example.com",
+            "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ~all",
+        )
         .with_txt("strict.example.com", "v=spf1 -all");
     assert_eq!(result(&dns, "192.0.2.9", "a@example.com"), SpfResult::Pass);
-    assert_eq!(result(&dns, "2001:db8::9", "a@example.com"), SpfResult::Pass);
-    assert_eq!(result(&dns, "198.51.100.1", "a@example.com"), SpfResult::SoftFail);
-    assert_eq!(result(&dns, "198.51.100.1", "a@strict.example.com"), SpfResult::Fail);
-    assert_eq!(result(&dns, "198.51.100.1", "a@nothing.example.com"), SpfResult::None);
+    assert_eq!(
+        result(&dns, "2001:db8::9", "a@example.com"),
+        SpfResult::Pass
+    );
+    assert_eq!(
+        result(&dns, "198.51.100.1", "a@example.com"),
+        SpfResult::SoftFail
+    );
+    assert_eq!(
+        result(&dns, "198.51.100.1", "a@strict.example.com"),
+        SpfResult::Fail
+    );
+    assert_eq!(
+        result(&dns, "198.51.100.1", "a@nothing.example.com"),
+        SpfResult::None
+    );
 }
 
 #[test]
 fn ipv4_mapped_clients_are_ipv4() {
     let dns = MemoryDns::new().with_txt("example.com", "v=spf1 ip6:::/0 ip4:192.0.2.1 -all");
-    assert_eq!(result(&dns, "::ffff:192.0.2.1", "a@example.com"), SpfResult::Pass);
+    assert_eq!(
+        result(&dns, "::ffff:192.0.2.1", "a@example.com"),
+        SpfResult::Pass
+    );
     let dns = MemoryDns::new().with_txt("example.com", "v=spf1 ip6:::/0 -all");
     assert_eq!(result(&dns, "192.0.2.1", "a@example.com"), SpfResult::Fail);
-    assert_eq!(result(&dns, "::ffff:192.0.2.1", "a@example.com"), SpfResult::Fail);
+    assert_eq!(
+        result(&dns, "::ffff:192.0.2.1", "a@example.com"),
+        SpfResult::Fail
+    );
 }
 
 #[test]
 fn null_sender_uses_helo() {
-    let dns = MemoryDns::new().with_txt("mx.example.org", "v=spf1 a -all").with_ip(
-        "mx.example.org",
-        "192.0.2.5".parse().unwrap(),
-    );
+    let dns = MemoryDns::new()
+        .with_txt("mx.example.org", "v=spf1 a -all")
+        .with_ip("mx.example.org", "192.0.2.5".parse().unwrap());
     let verdict = run(&dns, "192.0.2.5", "mx.example.org", "");
     assert_eq!(verdict.result, SpfResult::Pass);
     assert_eq!(verdict.identity, SpfIdentity::Helo);
@@ -73,8 +93,14 @@ fn syntax_errors_and_duplicates_are_permerror() {
         .with_txt("two.example", "v=spf1 -all")
         .with_txt("two.example", "v=spf1 +all")
         .with_txt("cidr.example", "v=spf1 ip4:192.0.2.0/33 -all");
-    assert_eq!(result(&dns, "192.0.2.1", "a@two.example"), SpfResult::PermError);
-    assert_eq!(result(&dns, "192.0.2.1", "a@cidr.example"), SpfResult::PermError);
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@two.example"),
+        SpfResult::PermError
+    );
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@cidr.example"),
+        SpfResult::PermError
+    );
 }
 
 #[test]
@@ -87,11 +113,19 @@ fn lookup_limits() {
     }
     record.push_str(" -all");
     dns = dns.with_txt("many.example", &record);
-    assert_eq!(result(&dns, "192.0.2.1", "a@many.example"), SpfResult::PermError);
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@many.example"),
+        SpfResult::PermError
+    );
 
-    let dns = MemoryDns::new()
-        .with_txt("void.example", "v=spf1 a:n1.example a:n2.example a:n3.example -all");
-    assert_eq!(result(&dns, "192.0.2.1", "a@void.example"), SpfResult::PermError);
+    let dns = MemoryDns::new().with_txt(
+        "void.example",
+        "v=spf1 a:n1.example a:n2.example a:n3.example -all",
+    );
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@void.example"),
+        SpfResult::PermError
+    );
     let dns = MemoryDns::new().with_txt("void.example", "v=spf1 a:n1.example a:n2.example -all");
     assert_eq!(result(&dns, "192.0.2.1", "a@void.example"), SpfResult::Fail);
 }
@@ -99,13 +133,19 @@ fn lookup_limits() {
 #[test]
 fn include_loop_ends_in_permerror() {
     let dns = MemoryDns::new().with_txt("loop.example", "v=spf1 include:loop.example -all");
-    assert_eq!(result(&dns, "192.0.2.1", "a@loop.example"), SpfResult::PermError);
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@loop.example"),
+        SpfResult::PermError
+    );
 }
 
 #[test]
 fn temp_errors() {
     let dns = MemoryDns::new().with_temp_error("down.example");
-    assert_eq!(result(&dns, "192.0.2.1", "a@down.example"), SpfResult::TempError);
+    assert_eq!(
+        result(&dns, "192.0.2.1", "a@down.example"),
+        SpfResult::TempError
+    );
 }
 
 #[test]
@@ -169,12 +209,66 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "v=spf1", " ", "  ", "a", "mx", "ptr", "all", "include:", "exists:", "redirect=", "exp=",
-    "ip4:", "ip6:", "+", "-", "~", "?", ":", "/", "//", "0", "24", "32", "33", "128", "129",
-    "999999999999", "192.0.2.1", "::1", "::ffff:192.0.2.1", "example.com", "t.example", ".",
-    "..", "%{d}", "%{i}", "%{ir}", "%{p}", "%{s}", "%{l}", "%{o}", "%{h}", "%{v}", "%{c}",
-    "%{d0}", "%{d999999999999999999999r-+.,/_=}", "%{", "%", "%%", "%_", "%-", "}", "=",
-    "\t", "\u{e9}", "\u{0}", "x", "loop.example", "%{S}", "%{L2r-}",
+    "v=spf1",
+    " ",
+    "  ",
+    "a",
+    "mx",
+    "ptr",
+    "all",
+    "include:",
+    "exists:",
+    "redirect=",
+    "exp=",
+    "ip4:",
+    "ip6:",
+    "+",
+    "-",
+    "~",
+    "?",
+    ":",
+    "/",
+    "//",
+    "0",
+    "24",
+    "32",
+    "33",
+    "128",
+    "129",
+    "999999999999",
+    "192.0.2.1",
+    "::1",
+    "::ffff:192.0.2.1",
+    "example.com",
+    "t.example",
+    ".",
+    "..",
+    "%{d}",
+    "%{i}",
+    "%{ir}",
+    "%{p}",
+    "%{s}",
+    "%{l}",
+    "%{o}",
+    "%{h}",
+    "%{v}",
+    "%{c}",
+    "%{d0}",
+    "%{d999999999999999999999r-+.,/_=}",
+    "%{",
+    "%",
+    "%%",
+    "%_",
+    "%-",
+    "}",
+    "=",
+    "\t",
+    "\u{e9}",
+    "\u{0}",
+    "x",
+    "loop.example",
+    "%{S}",
+    "%{L2r-}",
 ];
 
 fn generated(rng: &mut Rng) -> String {
@@ -191,7 +285,11 @@ fn generated(rng: &mut Rng) -> String {
 fn mutated(rng: &mut Rng, base: &str) -> Vec<u8> {
     let mut bytes = base.as_bytes().to_vec();
     for _ in 0..1 + rng.below(4) {
-        let at = if bytes.is_empty() { 0 } else { rng.below(bytes.len() + 1) };
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            rng.below(bytes.len() + 1)
+        };
         match rng.below(3) {
             0 => bytes.insert(at, (rng.next() & 0xff) as u8),
             1 if at < bytes.len() => {
@@ -225,7 +323,9 @@ fn fuzz_parser_macros_and_evaluation_never_panic() {
         validated_name: "unknown",
         timestamp: 0,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     for case in 0..4000 {
         let record: Vec<u8> = if case % 2 == 0 {
             generated(&mut rng).into_bytes()
