@@ -122,20 +122,7 @@ pub struct SpfRequest<'a> {
 pub async fn check<D: SpfDns>(dns: &D, request: &SpfRequest<'_>) -> SpfVerdict {
     let ip = canonical_ip(request.client_ip);
     let helo = request.helo.trim();
-    let mail_from = request
-        .mail_from
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    let (identity, local_part, domain) = if mail_from.is_empty() {
-        (SpfIdentity::Helo, "postmaster", helo)
-    } else {
-        match mail_from.rsplit_once('@') {
-            Some(("", domain)) => (SpfIdentity::MailFrom, "postmaster", domain),
-            Some((local, domain)) => (SpfIdentity::MailFrom, local, domain),
-            None => (SpfIdentity::MailFrom, "postmaster", mail_from),
-        }
-    };
+    let (identity, local_part, domain) = identity_of(request);
     let sender = format!("{local_part}@{domain}");
     let receiver = if request.receiver.is_empty() {
         "unknown"
@@ -157,6 +144,45 @@ pub async fn check<D: SpfDns>(dns: &D, request: &SpfRequest<'_>) -> SpfVerdict {
         domain: normalise_name(domain),
         identity,
         explanation: outcome.explanation,
+    }
+}
+
+/// The identity to check, its local-part and its domain (sections 2.4 and 4.3).
+fn identity_of<'a>(request: &SpfRequest<'a>) -> (SpfIdentity, &'a str, &'a str) {
+    let mail_from = request
+        .mail_from
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    if mail_from.is_empty() {
+        return (SpfIdentity::Helo, "postmaster", request.helo.trim());
+    }
+    match mail_from.rsplit_once('@') {
+        Some(("", domain)) => (SpfIdentity::MailFrom, "postmaster", domain),
+        Some((local, domain)) => (SpfIdentity::MailFrom, local, domain),
+        None => (SpfIdentity::MailFrom, "postmaster", mail_from),
+    }
+}
+
+/// [`check`] bounded in time (RFC 7208 4.6.4 suggests at least 20 seconds for the whole
+/// evaluation): when `limit` passes first the result is temperror for the identity that
+/// was being checked.
+pub async fn check_within<D: SpfDns>(
+    dns: &D,
+    request: &SpfRequest<'_>,
+    limit: std::time::Duration,
+) -> SpfVerdict {
+    match tokio::time::timeout(limit, check(dns, request)).await {
+        Ok(verdict) => verdict,
+        Err(_elapsed) => {
+            let (identity, _, domain) = identity_of(request);
+            SpfVerdict {
+                result: SpfResult::TempError,
+                domain: normalise_name(domain),
+                identity,
+                explanation: None,
+            }
+        }
     }
 }
 

@@ -347,7 +347,7 @@ fn fuzz_parser_macros_and_evaluation_never_panic() {
         // and also reachable through include/redirect.
         if case % 8 == 1 {
             let dns = MemoryDns::new()
-                .with_txt("example.com", &text)
+                .with_txt_bytes("example.com", &record)
                 .with_txt("t.example", &text)
                 .with_txt("loop.example", "v=spf1 include:loop.example")
                 .with_ip("example.com", "192.0.2.1".parse().expect("ip"))
@@ -374,4 +374,47 @@ fn fuzz_parser_macros_and_evaluation_never_panic() {
             let _ = runtime.block_on(check(&dns, &request));
         }
     }
+}
+
+/// A resolver that never answers.
+struct SilentDns;
+
+impl SpfDns for SilentDns {
+    async fn txt(&self, _: &str) -> DnsAnswer<Vec<u8>> {
+        std::future::pending().await
+    }
+    async fn a(&self, _: &str) -> DnsAnswer<std::net::Ipv4Addr> {
+        std::future::pending().await
+    }
+    async fn aaaa(&self, _: &str) -> DnsAnswer<std::net::Ipv6Addr> {
+        std::future::pending().await
+    }
+    async fn mx(&self, _: &str) -> DnsAnswer<String> {
+        std::future::pending().await
+    }
+    async fn ptr(&self, _: std::net::IpAddr) -> DnsAnswer<String> {
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn overall_time_limit_gives_temperror() {
+    let request = SpfRequest {
+        client_ip: "192.0.2.1".parse().expect("ip"),
+        helo: "mx.example.org",
+        mail_from: "<a@Example.COM>",
+        receiver: "",
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let verdict = runtime.block_on(check_within(
+        &SilentDns,
+        &request,
+        std::time::Duration::from_millis(20),
+    ));
+    assert_eq!(verdict.result, SpfResult::TempError);
+    assert_eq!(verdict.domain, "example.com");
+    assert_eq!(verdict.identity, SpfIdentity::MailFrom);
 }
