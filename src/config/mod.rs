@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 
 /// Rule files the product knows, with their embedded defaults.
-pub const EMBEDDED_RULES: &[(&str, &str)] =
-    &[("keywords.toml", include_str!("../../rules/keywords.toml"))];
+pub const EMBEDDED_RULES: &[(&str, &str)] = &[
+    ("keywords.toml", include_str!("../../rules/keywords.toml")),
+    ("markings.toml", include_str!("../../rules/markings.toml")),
+];
 
 /// The main configuration file, as written by the admin.
 #[derive(Clone, Debug, Deserialize)]
@@ -33,6 +35,14 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub dns: crate::auth::settings::DnsConfig,
+    #[serde(default)]
+    pub auth: crate::auth::settings::AuthConfig,
+    #[serde(default)]
+    pub policy: crate::policy::routes::PolicyConfig,
+    #[serde(default)]
+    pub routes: crate::policy::routes::RoutesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,15 +215,15 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigErrors> {
 
 fn read_rule_files(config: &Config, base_dir: &Path) -> Result<Vec<RuleFile>, ConfigErrors> {
     let dir = config.rules.dir.as_ref().map(|d| base_dir.join(d));
-    if let Some(d) = &dir {
-        if !d.is_dir() {
-            return Err(ConfigError::new(
-                d.display().to_string(),
-                None,
-                "[rules] dir is not a directory".to_string(),
-            )
-            .into());
-        }
+    if let Some(d) = &dir
+        && !d.is_dir()
+    {
+        return Err(ConfigError::new(
+            d.display().to_string(),
+            None,
+            "[rules] dir is not a directory".to_string(),
+        )
+        .into());
     }
     let mut files = Vec::new();
     let mut errors = ConfigErrors::default();

@@ -134,28 +134,31 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     if daemon.is_some() {
         session.client.daemon_name = daemon;
     }
-    session.begin_message(shared.engine(), &sender, auth_user, &shared.in_flight);
+    let engine = shared.engine();
+    session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
+        // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
+        engine.mail_from(env).await;
     }
     Status::Continue
 }
 
 async fn rcpt(cx: &mut Context<Session>, args: Vec<CString>) -> Status {
-    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut) {
-        if let Some(rcpt) = args.first() {
-            env.rcpts.push(strip_brackets(&lossy(rcpt)).to_string());
-        }
+    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut)
+        && let Some(rcpt) = args.first()
+    {
+        env.rcpts.push(strip_brackets(&lossy(rcpt)).to_string());
     }
     Status::Continue
 }
 
 async fn data(cx: &mut Context<Session>) -> Status {
     let queue_id = macro_str(&cx.macros, c"i");
-    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut) {
-        if queue_id.is_some() {
-            env.queue_id = queue_id;
-        }
+    if let Some(env) = cx.data.as_mut().and_then(Session::envelope_mut)
+        && queue_id.is_some()
+    {
+        env.queue_id = queue_id;
     }
     Status::Continue
 }
@@ -210,7 +213,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let decision = scan.finish();
+    let decision = scan.finish().await;
     let env = scan.envelope().clone();
     let elapsed = scan.elapsed();
     session.end_message();
@@ -227,16 +230,16 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
             return Status::Tempfail;
         }
     };
-    if decision.action == Action::Quarantine {
-        if let Err(e) = cx.actions.quarantine(decision.quarantine_reason()).await {
-            tracing::error!(error = %e, "quarantine request failed; tempfailing");
-            let _ = cx.reply.set_error_reply(
-                "451",
-                Some("4.3.0"),
-                ["[sge:internal] temporary failure quarantining message"],
-            );
-            return Status::Tempfail;
-        }
+    if decision.action == Action::Quarantine
+        && let Err(e) = cx.actions.quarantine(decision.quarantine_reason()).await
+    {
+        tracing::error!(error = %e, "quarantine request failed; tempfailing");
+        let _ = cx.reply.set_error_reply(
+            "451",
+            Some("4.3.0"),
+            ["[sge:internal] temporary failure quarantining message"],
+        );
+        return Status::Tempfail;
     }
     log_decision(&env, &decision, elapsed);
     set_reply(&mut cx.reply, &decision);
@@ -278,17 +281,24 @@ async fn apply_edits(
 }
 
 /// Header values go to the MTA LF-folded, without NULs (which would cut the value).
+/// With LEADING_SPACE negotiated (always, see `negotiate`) the MTA writes the value
+/// verbatim after the colon, so the customary space is ours to add: without it
+/// Postfix writes `X-SGE-Findings:rule`.
 fn milter_value(value: &str) -> String {
-    value.replace("\r\n", "\n").replace('\0', "")
+    let value = value.replace("\r\n", "\n").replace('\0', "");
+    if value.starts_with([' ', '\t']) {
+        value
+    } else {
+        format!(" {value}")
+    }
 }
 
 fn set_reply(reply: &mut indymilter::SmtpReply, decision: &Decision) {
-    if let Some(r) = &decision.smtp_reply {
-        if let Err(e) =
+    if let Some(r) = &decision.smtp_reply
+        && let Err(e) =
             reply.set_error_reply(&r.code.to_string(), Some(&r.enhanced), [r.text.as_str()])
-        {
-            tracing::warn!(error = %e, "MTA reply text rejected; the MTA uses its default text");
-        }
+    {
+        tracing::warn!(error = %e, "MTA reply text rejected; the MTA uses its default text");
     }
 }
 

@@ -167,11 +167,11 @@ impl Listener for MilterListener {
     type Io = EitherStream<TcpStream, UnixStream>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        if let Some(stop) = &mut self.stop {
-            if stop.as_mut().poll(cx).is_ready() {
-                self.stop = None;
-                self.inner = None;
-            }
+        if let Some(stop) = &mut self.stop
+            && stop.as_mut().poll(cx).is_ready()
+        {
+            self.stop = None;
+            self.inner = None;
         }
         let Some(inner) = &mut self.inner else {
             // Closed: never accept again; the server ends through its shutdown future.

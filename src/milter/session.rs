@@ -36,7 +36,7 @@ pub struct ClientInfo {
 /// One message from MAIL FROM to end of message.
 pub enum MessageState {
     /// Envelope being collected (MAIL, RCPT).
-    Envelope(Envelope),
+    Envelope(Box<Envelope>),
     /// Content arriving (first header onwards).
     Content(Box<MessageScan>),
     /// A decision was already sent (early reject at end of headers); the rest of the
@@ -80,7 +80,10 @@ impl Session {
             tls_version: self.client.tls_version.clone(),
             ..Default::default()
         };
-        self.message = Some((MessageState::Envelope(env), InFlight::enter(in_flight)));
+        self.message = Some((
+            MessageState::Envelope(Box::new(env)),
+            InFlight::enter(in_flight),
+        ));
     }
 
     pub fn envelope_mut(&mut self) -> Option<&mut Envelope> {
@@ -94,7 +97,7 @@ impl Session {
     pub fn scan(&mut self) -> Option<&mut MessageScan> {
         let (state, _) = self.message.as_mut()?;
         if let MessageState::Envelope(env) = state {
-            let env = std::mem::take(env);
+            let env = std::mem::take(&mut **env);
             *state = MessageState::Content(Box::new(self.engine.start_message(env)));
         }
         match state {
