@@ -313,3 +313,85 @@ fn mail_auth_baseline() {
     let score = run_suite("rfc7208-tests.yml", Implementation::MailAuth);
     report("mail-auth verify_spf on the RFC 7208 suite", &score);
 }
+
+/// Runs `sge-milter scan --json` for one envelope against `files`' config.
+fn scan(files: &ScanFiles, ip: &str, from: &str) -> Value {
+    let test = serde_json::json!({ "host": ip, "helo": "mx.sender.test", "mailfrom": from });
+    let output = Command::new(env!("CARGO_BIN_EXE_sge-milter"))
+        .arg("scan")
+        .arg("--json")
+        .arg("--config")
+        .arg(files.dir.path().join("sge-milter.toml"))
+        .args(["--direction", "inbound", "--to", "user@example.org"])
+        .args([
+            "--client-ip",
+            ip,
+            "--helo",
+            "mx.sender.test",
+            "--from",
+            from,
+        ])
+        .arg(files.dir.path().join("message.eml"))
+        .output()
+        .expect("run sge-milter scan");
+    assert!(
+        output.status.success(),
+        "scan {test} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().next().expect("one JSON line")).expect("scan JSON")
+}
+
+/// The sender domain's `exp=` text is in the SPF reject reply, sanitised and bounded.
+#[test]
+fn explanation_appears_in_spf_reject_reply() {
+    let long = "x".repeat(600);
+    let zone = serde_json::json!({
+        "fail.test": [["TXT", ["v=spf1 ip4:192.0.2.1 -all exp=why.%{d}"]]],
+        "why.fail.test": [["TXT", ["%{i} may not send mail for %{d} (user %{l}); see https://fail.test/spf"]]],
+        "long.test": [["TXT", ["v=spf1 -all exp=why.long.test"]]],
+        "why.long.test": [["TXT", [long]]],
+        "crlf.test": [["TXT", ["v=spf1 -all exp=why.crlf.test"]]],
+        "why.crlf.test": [["TXT", ["line one\r\n550 injected"]]],
+    });
+    let server = DnsServer::start(&zone);
+    let files = ScanFiles::new(server.port);
+    let config = files.dir.path().join("sge-milter.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("\n[auth]\nspf_fail_action = \"reject\"\n");
+    std::fs::write(&config, text).expect("config");
+
+    let r = scan(&files, "198.51.100.7", "alice@fail.test");
+    assert_eq!(r["auth"]["spf"]["result"], "fail", "{r}");
+    let explanation =
+        "198.51.100.7 may not send mail for fail.test (user alice); see https://fail.test/spf";
+    assert_eq!(r["auth"]["spf"]["explanation"], explanation, "{r}");
+    assert_eq!(r["action"], "reject", "{r}");
+    let reply = r["smtp_reply"].as_str().expect("reject reply");
+    assert!(reply.starts_with("550 5.7.23 "), "{reply}");
+    assert!(reply.contains(explanation), "{reply}");
+
+    let r = scan(&files, "192.0.2.1", "alice@fail.test");
+    assert_eq!(r["auth"]["spf"]["result"], "pass", "{r}");
+    assert!(r["auth"]["spf"].get("explanation").is_none(), "{r}");
+    assert_ne!(r["action"], "reject", "{r}");
+
+    // Bounded: a 600-character explanation is cut to 256 characters.
+    let r = scan(&files, "198.51.100.7", "bob@long.test");
+    assert_eq!(r["auth"]["spf"]["result"], "fail", "{r}");
+    assert_eq!(r["auth"]["spf"]["explanation"], "x".repeat(256), "{r}");
+    let reply = r["smtp_reply"].as_str().expect("reject reply");
+    assert!(!reply.contains(&"x".repeat(257)), "{reply}");
+
+    // Control characters make the explanation invalid: still a fail, no CR/LF in the
+    // reply, the default text instead.
+    let r = scan(&files, "198.51.100.7", "eve@crlf.test");
+    assert_eq!(r["auth"]["spf"]["result"], "fail", "{r}");
+    assert!(r["auth"]["spf"].get("explanation").is_none(), "{r}");
+    let reply = r["smtp_reply"].as_str().expect("reject reply");
+    assert!(
+        !reply.contains('\r') && !reply.contains('\n') && !reply.contains("injected"),
+        "{reply}"
+    );
+}
