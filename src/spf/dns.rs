@@ -221,11 +221,16 @@ impl MemoryDns {
     }
 
     /// Adds a TXT record.
-    pub fn with_txt(mut self, name: &str, value: &str) -> Self {
+    pub fn with_txt(self, name: &str, value: &str) -> Self {
+        self.with_txt_bytes(name, value.as_bytes())
+    }
+
+    /// Adds a TXT record that need not be text (DNS allows any octets).
+    pub fn with_txt_bytes(mut self, name: &str, value: &[u8]) -> Self {
         self.txt
             .entry(normalise_name(name))
             .or_default()
-            .push(value.as_bytes().to_vec());
+            .push(value.to_vec());
         self
     }
 
