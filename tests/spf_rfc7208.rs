@@ -6,15 +6,17 @@
 //! The suite ships in the pyspf source distribution (fetched with pip, cached under
 //! `target/spf-suite`; `SPF_SUITE_DIR` points at an unpacked `test/` directory instead).
 
-use std::io::{BufRead, BufReader, Write};
+mod spf_support;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use mail_auth::MessageAuthenticator;
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::spf::verify::SpfParameters;
 use serde_json::Value;
+use spf_support::{DnsServer, server_script};
 
 const PYSPF: &str = "pyspf==2.0.14";
 /// At least 201 of the 203 RFC 7208 tests (issue 7).
@@ -67,10 +69,6 @@ fn suite_dir() -> PathBuf {
     unpacked
 }
 
-fn server_script() -> PathBuf {
-    manifest_dir().join("integration").join("spf_dns_server.py")
-}
-
 fn load_suite(file: &Path) -> Vec<Value> {
     let output = Command::new("python3")
         .arg(server_script())
@@ -84,55 +82,6 @@ fn load_suite(file: &Path) -> Vec<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice::<Vec<Value>>(&output.stdout).expect("suite JSON")
-}
-
-/// One scenario's DNS server; killed on drop, even when the test fails.
-struct DnsServer {
-    child: Child,
-    port: u16,
-    _zone: tempfile::NamedTempFile,
-}
-
-impl DnsServer {
-    fn start(zone: &Value) -> Self {
-        let mut zone_file = tempfile::NamedTempFile::new().expect("zone file");
-        zone_file
-            .write_all(zone.to_string().as_bytes())
-            .expect("write zone");
-        let mut child = Command::new("python3")
-            .arg(server_script())
-            .arg("serve")
-            .arg(zone_file.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start DNS server");
-        let stdout = child.stdout.take().expect("server stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("server port line");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            panic!("DNS server did not start: {line:?}");
-        };
-        Self {
-            child,
-            port,
-            _zone: zone_file,
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn resolver(port: u16) -> MessageAuthenticator {
