@@ -387,6 +387,39 @@ fn outbound_signatures_verify_with_dkimpy() {
         .replace("body line", "body lime");
     assert!(!dkimpy_verifies(&f, bad.as_bytes()));
 
+    // A refused message is never signed.
+    let r = f.scan(
+        &cfg,
+        &["--direction", "outbound", "--from", "chief@agency.test"],
+        &message("chief@agency.test", "s", "SGE-MILTER-TEST-REJECT-4F1C9"),
+    );
+    assert_eq!(r["action"], "reject", "{r}");
+    assert!(
+        r["headers_added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h[0] != "DKIM-Signature"),
+        "{r}"
+    );
+    // Too large to keep (and an admin who accepts oversize mail): not signed, tempfail.
+    let small = f.dir.path().join("small.toml");
+    std::fs::write(
+        &small,
+        format!(
+            "[limits]\nmax_message_size = 100\noversize_action = \"accept\"\n{}",
+            std::fs::read_to_string(&cfg).unwrap()
+        ),
+    )
+    .unwrap();
+    let r = f.scan(
+        &small,
+        &["--direction", "outbound", "--from", "chief@agency.test"],
+        &message("chief@agency.test", "big", &"x".repeat(500)),
+    );
+    assert_eq!(r["action"], "tempfail", "{r}");
+    assert!(has_finding(&r, "auth.dkim_sign_failed"), "{r}");
+
     // Outbound mail is signed, not verified; a foreign From is not signed.
     let r = f.scan(
         &cfg,
