@@ -16,6 +16,8 @@ pub struct ScanOutcome {
     pub decision: Decision,
     pub envelope: Envelope,
     pub auth: Option<crate::auth::AuthReport>,
+    /// What the scanners learnt (classification ...).
+    pub facts: crate::scan::MessageFacts,
 }
 
 /// Runs one raw message (as read from a `.eml` file) through the pipeline.
@@ -42,6 +44,7 @@ fn outcome(scan: MessageScan, decision: Decision) -> ScanOutcome {
         decision,
         envelope: scan.envelope().clone(),
         auth: scan.auth_report().cloned(),
+        facts: scan.facts().clone(),
     }
 }
 
@@ -72,6 +75,8 @@ pub struct ScanReport<'a> {
     pub headers_removed: Vec<(String, u32)>,
     /// SPF, DKIM, DMARC and ARC results (absent when `[auth] enabled = false`).
     pub auth: Option<&'a crate::auth::AuthReport>,
+    /// The protective marking read; `level` is null when the message is unmarked.
+    pub classification: crate::policy::Classification,
 }
 
 impl<'a> ScanReport<'a> {
@@ -95,6 +100,7 @@ impl<'a> ScanReport<'a> {
                 })
                 .collect(),
             auth: outcome.auth.as_ref(),
+            classification: outcome.facts.classification.clone().unwrap_or_default(),
         }
     }
 }

@@ -9,7 +9,9 @@ use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
+use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    markings: Arc<MarkingScanner>,
     /// SPF/DKIM/DMARC/ARC and signing; `None` when `[auth] enabled = false`.
     auth: Option<Arc<AuthEngine>>,
 }
@@ -34,8 +37,20 @@ impl Engine {
             .map_err(|e| errors.push(e))
             .ok();
         let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
+        // Markings first: later scanners read the classification it sets.
+        let markings = MarkingScanner::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(Arc::new);
+        if let Some(m) = &markings {
+            scanners.push(Box::new(Arc::clone(m)));
+        }
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
+            Err(e) => errors.extend(e),
+        }
+        match DlpScanner::compile(loaded.rule_file("dlp.toml")) {
+            Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }
         let mime_limits = MimeLimits {
@@ -48,12 +63,13 @@ impl Engine {
             .ok()
             .flatten()
             .map(Arc::new);
-        match direction {
-            Some(direction) if errors.is_empty() => Ok(Engine {
+        match (direction, markings) {
+            (Some(direction), Some(markings)) if errors.is_empty() => Ok(Engine {
                 loaded,
                 direction,
                 scanners,
                 mime_limits,
+                markings,
                 auth,
             }),
             _ => Err(errors),
@@ -63,6 +79,11 @@ impl Engine {
     /// Compiles the embedded default configuration.
     pub fn embedded() -> Result<Engine, ConfigErrors> {
         Engine::compile(crate::config::load(None)?)
+    }
+
+    /// The compiled marking rules: `engine.markings().vocabulary().rank_of("SENSITIVE")`.
+    pub fn markings(&self) -> &Arc<MarkingScanner> {
+        &self.markings
     }
 
     /// Sets `env.direction` from the direction policy, unless already set.
@@ -319,6 +340,14 @@ impl MessageScan {
                 findings.extend(outcome.findings);
                 decision = Decision::from_findings(findings);
             }
+        }
+        if matches!(
+            decision.action,
+            Action::Accept | Action::Tag | Action::Quarantine
+        ) {
+            decision
+                .header_edits
+                .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
         decision

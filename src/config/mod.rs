@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 
 /// Rule files the product knows, with their embedded defaults.
-pub const EMBEDDED_RULES: &[(&str, &str)] =
-    &[("keywords.toml", include_str!("../../rules/keywords.toml"))];
+pub const EMBEDDED_RULES: &[(&str, &str)] = &[
+    ("keywords.toml", include_str!("../../rules/keywords.toml")),
+    ("markings.toml", include_str!("../../rules/markings.toml")),
+    ("dlp.toml", include_str!("../../rules/dlp.toml")),
+];
 
 /// The main configuration file, as written by the admin.
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +40,10 @@ pub struct Config {
     pub dns: crate::auth::settings::DnsConfig,
     #[serde(default)]
     pub auth: crate::auth::settings::AuthConfig,
+    #[serde(default)]
+    pub policy: crate::policy::routes::PolicyConfig,
+    #[serde(default)]
+    pub routes: crate::policy::routes::RoutesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
