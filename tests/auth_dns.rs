@@ -350,7 +350,7 @@ fn outbound_signatures_verify_with_dkimpy() {
         &[("sge", &f.agency_rsa), ("sgeed", &f.agency_ed)],
     );
     // LF line ends and a folded header, as a file on disk might have them.
-    let msg = b"From: Chief <chief@agency.test>\nTo: partner@example.org\nSubject: a long\n subject folded\nDate: Sun, 29 Nov 2026 10:00:00 +1300\nMessage-ID: <1@agency.test>\n\nbody line\n\n\n".to_vec();
+    let msg = b"From: Chief <chief@agency.test>\nTo: partner@example.org\nSubject: a long\n subject folded\nDate: Sun, 29 Nov 2026 10:00:00 +1300\nMessage-ID: <1@agency.test>\nX-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\n\nbody line\n\n\n".to_vec();
     let r = f.scan(
         &cfg,
         &[

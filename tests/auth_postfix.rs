@@ -15,7 +15,8 @@ fn msg(from: &str, subject: &str) -> Vec<u8> {
     format!(
         "From: <{from}>\r\nTo: <bob@recipient.example>\r\nSubject: {subject}\r\n\
          Message-ID: <{subject}@x.test>\r\nDate: Sun, 29 Nov 2026 10:00:00 +1300\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHello from {from}.\r\n"
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\
+         X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\r\n\r\nHello from {from}.\r\n"
     )
     .into_bytes()
 }
