@@ -546,3 +546,77 @@ fn default_rules_reject_unmarked_identifiers_without_echoing_them() {
     assert_eq!(r["action"], "reject", "{r}");
     assert!(!r.to_string().contains("4111 1111 1111 1111"));
 }
+
+fn base64_lines(data: &[u8], width: usize) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    b64.as_bytes()
+        .chunks(width)
+        .map(|l| format!("{}\r\n", String::from_utf8_lossy(l)))
+        .collect()
+}
+
+fn docx(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("[Content_Types].xml", opts).expect("zip");
+    w.write_all(b"<Types/>").expect("zip");
+    w.start_file("word/document.xml", opts).expect("zip");
+    let xml = format!(
+        "<w:document><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+    );
+    w.write_all(xml.as_bytes()).expect("zip");
+    w.finish().expect("zip").into_inner()
+}
+
+/// Identifiers inside base64 and quoted-printable parts, split across encoded line
+/// breaks at every offset, and inside a docx attachment: each found exactly once.
+#[test]
+fn encoded_parts_and_docx_attachments_are_scanned_through_the_cli() {
+    let args = ["--direction", "outbound", "--to", "b@example.com"];
+    let sentence = "Client IRD number 136-410-132 and NHI ZSC21TN.";
+    for width in [4, 17, 76] {
+        // Pad so the identifiers land on different base64 line positions.
+        for pad in 0..3 {
+            let body = format!("{}{sentence}", " ".repeat(pad));
+            let msg = format!(
+                "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: b64\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+                base64_lines(body.as_bytes(), width)
+            );
+            let r = common::scan_json(&args, msg.as_bytes());
+            let f = r["findings"]
+                .as_array()
+                .and_then(|f| {
+                    f.iter()
+                        .find(|f| f["rule"] == "dlp.nz_identifiers.unmarked")
+                })
+                .unwrap_or_else(|| panic!("width {width} pad {pad}: {r}"));
+            assert_eq!(f["data"]["count"], 2, "width {width} pad {pad}: {r}");
+        }
+    }
+    // Quoted-printable with a soft line break inside the number.
+    let qp = "Client IRD number 136-41=\r\n0-132 for the file.=\r\n\r\n";
+    let msg = format!(
+        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: qp\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}"
+    );
+    let r = common::scan_json(&args, msg.as_bytes());
+    assert_eq!(r["action"], "reject", "{r}");
+
+    let doc = docx("Employee bank account 01-0902-0068389-00, see payroll.");
+    let msg = format!(
+        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: docx\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n\
+         See attached.\r\n--b1\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"pay.docx\"\r\n\
+         Content-Disposition: attachment; filename=\"pay.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b1--\r\n",
+        base64_lines(&doc, 76)
+    );
+    let r = common::scan_json(&args, msg.as_bytes());
+    assert_eq!(r["action"], "reject", "{r}");
+    let text = r.to_string();
+    assert!(text.contains("nz_bank_account"), "{text}");
+    assert!(!text.contains("0068389"), "{text}");
+}

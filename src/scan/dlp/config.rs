@@ -185,7 +185,7 @@ pub fn level_rank(level: &str) -> Option<u32> {
     let l = level.trim().to_ascii_uppercase().replace('_', " ");
     let rank = match l.as_str() {
         "UNMARKED" | "NONE" => 0,
-        "UNCLASSIFIED" => 1,
+        "UNCLASSIFIED" | "PERSONAL" | "UNOFFICIAL" => 1,
         "IN-CONFIDENCE" | "IN CONFIDENCE" => 2,
         "SENSITIVE" => 3,
         "RESTRICTED" => 4,
