@@ -238,6 +238,9 @@ pub struct Compiled {
     pub custom: Vec<Custom>,
     /// Corroborating keywords of every built-in; pattern -> bit mask of built-ins.
     pub keyword_ac: Option<AhoCorasick>,
+    /// The same patterns with overlapping matches, to find a shorter keyword where
+    /// the longest one at a place is not a whole word (`IRD numbers`).
+    pub keyword_ac_all: Option<AhoCorasick>,
     pub keyword_mask: Vec<u8>,
     pub max_keyword: usize,
     /// Which built-ins have keywords at all (others never reach high).
@@ -303,12 +306,26 @@ impl Compiled {
             }
         }
         let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
-        let keyword_ac = if patterns.is_empty() {
+        let keyword_ac_all = if patterns.is_empty() {
             None
         } else {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| {
+                    errors.push(ConfigError::new(file.origin.clone(), None, e.to_string()))
+                })
+                .ok()
+        };
+        let keyword_ac = if patterns.is_empty() {
+            None
+        } else {
+            // Leftmost-longest (not overlapping) lets aho-corasick use its prefilter;
+            // a keyword hidden inside a longer one at the same place is not needed.
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
                 .build(&patterns)
                 .map_err(|e| {
                     errors.push(ConfigError::new(file.origin.clone(), None, e.to_string()))
@@ -389,6 +406,7 @@ impl Compiled {
             names,
             custom,
             keyword_ac,
+            keyword_ac_all,
             keyword_mask,
             max_keyword,
             has_keywords,
