@@ -3,6 +3,7 @@
 //! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
 //! whole on reload); [`MessageScan`] is one message going through it.
 
+use crate::auth::{AuthEngine, AuthReport, MessageAuth};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
@@ -10,6 +11,7 @@ use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
+use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,9 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    markings: Arc<MarkingScanner>,
+    /// SPF/DKIM/DMARC/ARC and signing; `None` when `[auth] enabled = false`.
+    auth: Option<Arc<AuthEngine>>,
 }
 
 impl Engine {
@@ -32,6 +37,14 @@ impl Engine {
             .map_err(|e| errors.push(e))
             .ok();
         let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
+        // Markings first: later scanners read the classification it sets.
+        let markings = MarkingScanner::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(Arc::new);
+        if let Some(m) = &markings {
+            scanners.push(Box::new(Arc::clone(m)));
+        }
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
             Err(e) => errors.extend(e),
@@ -45,12 +58,19 @@ impl Engine {
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
-        match direction {
-            Some(direction) if errors.is_empty() => Ok(Engine {
+        let auth = AuthEngine::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .flatten()
+            .map(Arc::new);
+        match (direction, markings) {
+            (Some(direction), Some(markings)) if errors.is_empty() => Ok(Engine {
                 loaded,
                 direction,
                 scanners,
                 mime_limits,
+                markings,
+                auth,
             }),
             _ => Err(errors),
         }
@@ -61,10 +81,29 @@ impl Engine {
         Engine::compile(crate::config::load(None)?)
     }
 
+    /// The compiled marking rules: `engine.markings().vocabulary().rank_of("SENSITIVE")`.
+    pub fn markings(&self) -> &Arc<MarkingScanner> {
+        &self.markings
+    }
+
     /// Sets `env.direction` from the direction policy, unless already set.
     pub fn classify_direction(&self, env: &mut Envelope) {
         if env.direction.is_none() {
             env.direction = Some(self.direction.classify(env));
+        }
+    }
+
+    /// The authentication engine (resolver, caches, keys), when enabled.
+    pub fn auth(&self) -> Option<&Arc<AuthEngine>> {
+        self.auth.as_ref()
+    }
+
+    /// MAIL FROM: decides the direction and, for inbound mail, the SPF verdict
+    /// (cached), kept in `env.spf` for end of message.
+    pub async fn mail_from(&self, env: &mut Envelope) {
+        self.classify_direction(env);
+        if let Some(auth) = &self.auth {
+            env.spf = auth.check_spf(env).await;
         }
     }
 
@@ -74,8 +113,10 @@ impl Engine {
         self.classify_direction(&mut env);
         let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
         let limits = &self.loaded.config.limits;
+        let auth = self.auth.as_ref().map(|a| a.begin(&env));
         MessageScan {
             engine: Arc::clone(self),
+            auth,
             walker: MimeWalker::new(self.mime_limits),
             fanout: Fanout {
                 states,
@@ -169,6 +210,7 @@ impl RawMessage {
 /// One message in flight.
 pub struct MessageScan {
     engine: Arc<Engine>,
+    auth: Option<MessageAuth>,
     env: Envelope,
     walker: MimeWalker,
     fanout: Fanout,
@@ -212,6 +254,9 @@ impl MessageScan {
             rest = &rest[i + 1..];
         }
         self.raw.push(&[rest, b"\r\n"]);
+        if let Some(auth) = &mut self.auth {
+            auth.header(name, raw_value);
+        }
         self.walker.header(name, raw_value, &mut self.fanout);
     }
 
@@ -219,6 +264,9 @@ impl MessageScan {
     /// refused (reject, tempfail or discard), so the MTA need not send the body.
     pub fn end_of_headers(&mut self) -> Option<Decision> {
         self.raw.push(&[b"\r\n"]);
+        if let Some(auth) = &mut self.auth {
+            auth.end_of_headers();
+        }
         self.walker.end_of_headers(&mut self.fanout);
         for s in &mut self.fanout.states {
             s.end_of_headers(&self.env, &mut self.facts, &mut self.findings);
@@ -238,8 +286,9 @@ impl MessageScan {
         self.walker.body(chunk, &mut self.fanout);
     }
 
-    /// End of message: every scanner's remaining findings folded into one decision.
-    pub fn finish(&mut self) -> Decision {
+    /// End of message: every scanner's remaining findings and authentication folded
+    /// into one decision; outbound mail that is let through is then DKIM-signed.
+    pub async fn finish(&mut self) -> Decision {
         self.walker.finish(&mut self.fanout);
         let limits = &self.engine.loaded.config.limits;
         for a in &self.fanout.anomalies {
@@ -268,7 +317,45 @@ impl MessageScan {
                 _ => f.with_reply_code(452, "4.3.4"),
             });
         }
-        Decision::from_findings(std::mem::take(&mut self.findings))
+        let mut auth_edits = Vec::new();
+        if let Some(auth) = &mut self.auth {
+            let outcome = auth.verify(self.raw.bytes(), self.env.spf.as_ref()).await;
+            self.findings.extend(outcome.findings);
+            auth_edits = outcome.header_edits;
+        }
+        let mut decision = Decision::from_findings(std::mem::take(&mut self.findings));
+        // Signing comes last, so a refused message is never signed. Quarantined mail
+        // is signed too: an admin who releases it sends it on unchanged.
+        if let Some(auth) = &mut self.auth
+            && matches!(
+                decision.action,
+                Action::Accept | Action::Tag | Action::Quarantine
+            )
+        {
+            let outcome = auth.sign(self.raw.bytes());
+            if outcome.findings.is_empty() {
+                auth_edits.extend(outcome.header_edits);
+            } else {
+                let mut findings = std::mem::take(&mut decision.findings);
+                findings.extend(outcome.findings);
+                decision = Decision::from_findings(findings);
+            }
+        }
+        if matches!(
+            decision.action,
+            Action::Accept | Action::Tag | Action::Quarantine
+        ) {
+            decision
+                .header_edits
+                .extend(std::mem::take(&mut self.facts.header_edits));
+        }
+        decision.header_edits.splice(0..0, auth_edits);
+        decision
+    }
+
+    /// Authentication results (SPF, DKIM, DMARC, ARC, signatures), valid after `finish`.
+    pub fn auth_report(&self) -> Option<&AuthReport> {
+        self.auth.as_ref().map(MessageAuth::report)
     }
 
     /// Facts gathered by the scanners (classification ...), valid after `finish`.

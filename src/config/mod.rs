@@ -18,6 +18,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 /// Rule files the product knows, with their embedded defaults.
 pub const EMBEDDED_RULES: &[(&str, &str)] = &[
     ("keywords.toml", include_str!("../../rules/keywords.toml")),
+    ("markings.toml", include_str!("../../rules/markings.toml")),
     ("dlp.toml", include_str!("../../rules/dlp.toml")),
 ];
 
@@ -35,6 +36,14 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub dns: crate::auth::settings::DnsConfig,
+    #[serde(default)]
+    pub auth: crate::auth::settings::AuthConfig,
+    #[serde(default)]
+    pub policy: crate::policy::routes::PolicyConfig,
+    #[serde(default)]
+    pub routes: crate::policy::routes::RoutesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

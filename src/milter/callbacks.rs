@@ -134,9 +134,12 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     if daemon.is_some() {
         session.client.daemon_name = daemon;
     }
-    session.begin_message(shared.engine(), &sender, auth_user, &shared.in_flight);
+    let engine = shared.engine();
+    session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
+        // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
+        engine.mail_from(env).await;
     }
     Status::Continue
 }
@@ -210,7 +213,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let decision = scan.finish();
+    let decision = scan.finish().await;
     let env = scan.envelope().clone();
     let elapsed = scan.elapsed();
     session.end_message();

@@ -57,6 +57,7 @@ fn run_chunks(
             rank,
             ..Default::default()
         }),
+        ..Default::default()
     };
     let mut out = Vec::new();
     st.finish(env, &mut facts, &mut out);
