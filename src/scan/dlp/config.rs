@@ -32,7 +32,8 @@ struct DlpFile {
 struct SettingsSpec {
     /// Characters (bytes of UTF-8 text) either side of a hit searched for keywords.
     proximity: usize,
-    /// Recipient domains that are not external (subdomains included).
+    /// Recipient domains that are not external (subdomains included), in addition
+    /// to `[policy] local_domains` of the main configuration.
     local_domains: Vec<String>,
 }
 
@@ -177,10 +178,10 @@ fn one() -> u64 {
     1
 }
 
-/// Rank of a classification level in the default NZ vocabulary (0 = unmarked).
-///
-/// The markings scanner owns the configured vocabulary; until rules can ask it, DLP
-/// compares ranks using this default, which matches the embedded markings rules.
+/// Rank of a classification level in the default NZ vocabulary (0 = unmarked),
+/// the same ranks as the embedded `markings.toml`. The engine passes the configured
+/// markings vocabulary instead (`DlpContext::rank_of`); this is the fallback for
+/// standalone use.
 pub fn level_rank(level: &str) -> Option<u32> {
     let l = level.trim().to_ascii_uppercase().replace('_', " ");
     let rank = match l.as_str() {
@@ -252,8 +253,26 @@ pub struct Compiled {
     pub rules: Vec<Rule>,
 }
 
+/// What DLP takes from the rest of the configuration.
+pub struct DlpContext<'a> {
+    /// Rank of a classification level name or spelling (the markings vocabulary).
+    pub rank_of: &'a dyn Fn(&str) -> Option<u32>,
+    /// `[policy] local_domains` of the main configuration.
+    pub local_domains: &'a [String],
+}
+
+impl DlpContext<'_> {
+    /// The default NZ vocabulary and no local domains (tests, benches, tools).
+    pub fn standalone() -> DlpContext<'static> {
+        DlpContext {
+            rank_of: &level_rank,
+            local_domains: &[],
+        }
+    }
+}
+
 impl Compiled {
-    pub fn compile(file: &RuleFile) -> Result<Compiled, ConfigErrors> {
+    pub fn compile(file: &RuleFile, ctx: &DlpContext<'_>) -> Result<Compiled, ConfigErrors> {
         let spec: DlpFile = parse_toml(&file.origin, &file.text)?;
         let mut errors = ConfigErrors::default();
         let err = |needle: &str, msg: String| {
@@ -369,7 +388,7 @@ impl Compiled {
             }
             let mut rank = |level: &Option<String>, key: &str| -> Option<u32> {
                 let l = level.as_ref()?;
-                let rank = level_rank(l);
+                let rank = (ctx.rank_of)(l);
                 if rank.is_none() {
                     errors.push(err(
                         &quoted,
@@ -415,6 +434,7 @@ impl Compiled {
                 .settings
                 .local_domains
                 .iter()
+                .chain(ctx.local_domains)
                 .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                 .collect(),
             attachments: spec.attachments,
