@@ -7,6 +7,7 @@
 pub mod config;
 pub mod envelope;
 pub mod message;
+pub mod metrics;
 pub mod milter;
 pub mod offline;
 pub mod pipeline;
