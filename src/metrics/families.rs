@@ -48,6 +48,7 @@ pub struct Metrics {
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
     pub config_reloads: IntCounterVec,
+    pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
 }
@@ -157,6 +158,11 @@ impl Metrics {
                 "Configuration reloads (SIGHUP), by result (success, failure).",
                 &["result"],
             ),
+            config_last_reload_success: IntGauge::with_opts(opts(
+                "config_last_reload_success",
+                "1 when the last configuration reload succeeded (or none was tried), 0 when it failed and the previous configuration is still running.",
+            ))
+            .expect("static gauge options are valid"),
             errors: counter_vec("errors_total", "Internal errors, by kind.", &["kind"]),
             build_info: gauge_vec(
                 "build_info",
@@ -167,6 +173,7 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        m.config_last_reload_success.set(1);
         for result in ["success", "failure"] {
             m.config_reloads.with_label_values(&[result]);
         }
@@ -210,6 +217,7 @@ impl Metrics {
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
             Box::new(self.config_reloads.clone()),
+            Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
             Box::new(self.build_info.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
@@ -271,6 +279,7 @@ mod tests {
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",
             "sgemilter_config_reloads_total",
+            "sgemilter_config_last_reload_success",
             "sgemilter_errors_total",
             "sgemilter_build_info",
         ] {

@@ -116,6 +116,7 @@ impl Metrics {
     pub fn config_reload(&self, success: bool) {
         let result = if success { "success" } else { "failure" };
         self.config_reloads.with_label_values(&[result]).inc();
+        self.config_last_reload_success.set(i64::from(success));
     }
 
     /// One internal error of a kind from [`super::error_kind`].
