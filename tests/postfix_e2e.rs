@@ -1,0 +1,232 @@
+//! sge-milter behind a real Postfix (Debian package): SMTP and sendmail paths,
+//! reject/quarantine/tag outcomes and `milter_default_action`. Needs root and
+//! postfix installed: run through `integration/test.sh`.
+
+mod common;
+
+use common::{MilterProcess, Postfix, PostfixOptions, WAIT};
+
+const REJECT: &str = "SGE-MILTER-TEST-REJECT-4F1C9";
+const QUARANTINE: &str = "SGE-MILTER-TEST-QUARANTINE-8B27D";
+const TAG: &str = "SGE-MILTER-TEST-TAG-2A6E0";
+
+const FROM: &str = "alice@sender.example";
+const TO: &str = "bob@recipient.example";
+
+/// The default config: 127.0.0.0/8 is trusted, so test mail is outbound.
+const DEFAULT_CONFIG: &str = "";
+/// Nothing trusted: mail on the plain smtpd port is inbound; the ORIGINATING port
+/// is outbound.
+const INBOUND_CONFIG: &str = "[direction]\ntrusted_networks = []\n";
+
+fn message(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Alice <{FROM}>\r\nTo: Bob <{TO}>\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@sender.example>\r\nDate: Sun, 29 Nov 2026 10:00:00 +1300\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn header_value(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    head.split("\r\n")
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_string())
+}
+
+fn with_subject<'a>(msgs: &'a [Vec<u8>], subject: &str) -> Option<&'a Vec<u8>> {
+    msgs.iter()
+        .find(|m| header_value(m, "Subject").as_deref() == Some(subject))
+}
+
+#[test]
+fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
+    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    let clean = pf.smtp(FROM, &[TO], &message("clean", "Nothing to see here."));
+    assert!(clean.accepted, "clean message refused: {}", clean.reply);
+    let tagged = pf.smtp(
+        FROM,
+        &[TO],
+        &message("tagged", &format!("Body with {TAG} inside.")),
+    );
+    assert!(tagged.accepted, "tagged message refused: {}", tagged.reply);
+
+    let delivered = pf.wait_delivered(2, WAIT);
+    let clean = with_subject(&delivered, "clean").expect("clean message delivered");
+    assert_eq!(header_value(clean, "X-SGE-Findings"), None);
+    let tagged = with_subject(&delivered, "tagged").expect("tagged message delivered");
+    let findings = header_value(tagged, "X-SGE-Findings").unwrap_or_else(|| {
+        panic!(
+            "no X-SGE-Findings header on the tagged message:\n{}",
+            String::from_utf8_lossy(tagged)
+        )
+    });
+    assert!(
+        findings.contains("sge.test.tag"),
+        "X-SGE-Findings: {findings}"
+    );
+    assert!(
+        milter.log().contains("action=tag"),
+        "milter log:\n{}",
+        milter.log()
+    );
+}
+
+#[test]
+fn reject_rule_is_refused_at_smtp_with_the_milter_reply() {
+    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    let out = pf.smtp(
+        FROM,
+        &[TO],
+        &message("rejected", &format!("Contains {REJECT}.")),
+    );
+    assert!(!out.accepted, "reject string accepted: {}", out.reply);
+    assert_eq!(out.code, 550, "reply: {}", out.reply);
+    assert!(
+        out.reply.contains("5.7.1") && out.reply.contains("[sge:sge.test.reject]"),
+        "the client must see the milter's reply text, got: {}",
+        out.reply
+    );
+    // Nothing of the rejected message reaches the sink: a clean message sent after
+    // it is the only delivery.
+    let clean = pf.smtp(FROM, &[TO], &message("after", "clean"));
+    assert!(clean.accepted, "{}", clean.reply);
+    let delivered = pf.wait_delivered(1, WAIT);
+    assert!(with_subject(&delivered, "rejected").is_none());
+    assert!(
+        pf.log().contains("milter-reject"),
+        "postfix log:\n{}",
+        pf.log()
+    );
+}
+
+#[test]
+fn quarantine_rule_leaves_the_message_on_hold() {
+    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    let out = pf.smtp(
+        FROM,
+        &[TO],
+        &message("held", &format!("Contains {QUARANTINE}.")),
+    );
+    assert!(
+        out.accepted,
+        "quarantined mail is accepted, then held: {}",
+        out.reply
+    );
+    let held = pf.wait_hold(1, WAIT);
+    assert_eq!(held.len(), 1);
+    let content = pf.postcat(&held[0]);
+    assert!(content.contains(QUARANTINE), "held message:\n{content}");
+    assert!(
+        pf.log().contains("milter triggers HOLD action"),
+        "postfix log:\n{}",
+        pf.log()
+    );
+    let clean = pf.smtp(FROM, &[TO], &message("after", "clean"));
+    assert!(clean.accepted, "{}", clean.reply);
+    let delivered = pf.wait_delivered(1, WAIT);
+    assert!(with_subject(&delivered, "held").is_none());
+}
+
+#[test]
+fn sendmail_submissions_pass_the_milter() {
+    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    let tagged = pf.sendmail(
+        FROM,
+        &[TO],
+        &message("sendmail-tag", &format!("Has {TAG}.")),
+    );
+    assert!(tagged.success, "sendmail: {}", tagged.output);
+    // Rejected non-SMTP mail is not delivered (Postfix bounces it to the sender).
+    let rejected = pf.sendmail(
+        FROM,
+        &[TO],
+        &message("sendmail-reject", &format!("Has {REJECT}.")),
+    );
+    let _ = rejected;
+
+    let delivered = pf.wait_delivered_envelopes(1, WAIT);
+    let tagged = delivered
+        .iter()
+        .find(|m| header_value(&m.data, "Subject").as_deref() == Some("sendmail-tag"))
+        .expect("tagged sendmail message delivered");
+    assert_eq!(tagged.rcpts, vec![TO.to_string()]);
+    let findings =
+        header_value(&tagged.data, "X-SGE-Findings").expect("X-SGE-Findings on non-SMTP mail");
+    assert!(findings.contains("sge.test.tag"));
+    assert!(
+        pf.wait_for_log("milter-reject", WAIT),
+        "postfix log:\n{}",
+        pf.log()
+    );
+    assert!(
+        pf.delivered()
+            .iter()
+            .all(|m| !(m.rcpts.contains(&TO.to_string()) && m.text().contains(REJECT))),
+        "rejected sendmail message reached its recipient"
+    );
+}
+
+#[test]
+fn inbound_and_outbound_ports_reach_the_milter_with_their_direction() {
+    let milter = MilterProcess::start(INBOUND_CONFIG);
+    let pf = Postfix::start_with(
+        &milter.listen_addr(),
+        PostfixOptions {
+            submission_port: true,
+            ..Default::default()
+        },
+    );
+    let inbound = pf.smtp(FROM, &[TO], &message("in", &format!("{TAG}")));
+    assert!(inbound.accepted, "{}", inbound.reply);
+    let outbound = pf.submit(FROM, &[TO], &message("out", &format!("{TAG}")));
+    assert!(outbound.accepted, "{}", outbound.reply);
+    pf.wait_delivered(2, WAIT);
+    let log = milter.log();
+    assert!(log.contains("direction=inbound"), "milter log:\n{log}");
+    assert!(log.contains("direction=outbound"), "milter log:\n{log}");
+}
+
+#[test]
+fn milter_down_with_default_action_tempfail_gives_451() {
+    let addr = {
+        let milter = MilterProcess::start(DEFAULT_CONFIG);
+        milter.listen_addr()
+        // Stopped here.
+    };
+    let pf = Postfix::start(&addr);
+    let out = pf.smtp(FROM, &[TO], &message("down", "clean"));
+    assert!(!out.accepted);
+    assert_eq!(out.code, 451, "reply: {}", out.reply);
+    assert!(out.reply.contains("4.7.1"), "reply: {}", out.reply);
+}
+
+#[test]
+fn milter_down_with_default_action_accept_delivers() {
+    let addr = {
+        let milter = MilterProcess::start(DEFAULT_CONFIG);
+        milter.listen_addr()
+    };
+    let pf = Postfix::start_with(
+        &addr,
+        PostfixOptions {
+            milter_default_action: "accept".into(),
+            ..Default::default()
+        },
+    );
+    let out = pf.smtp(FROM, &[TO], &message("down-accept", &format!("{REJECT}")));
+    assert!(out.accepted, "{}", out.reply);
+    let delivered = pf.wait_delivered(1, WAIT);
+    assert!(with_subject(&delivered, "down-accept").is_some());
+}
