@@ -1,9 +1,10 @@
 //! The shipped Grafana dashboard, alert rules and Prometheus example: promtool checks
 //! and unit tests, and every metric they use is one sge-milter exports.
 
+mod common;
 mod metrics_support;
 
-use metrics_support::{grafana_dir, run_promtool};
+use metrics_support::{dashboard_queries, grafana_dir, run_promtool};
 use serde_json::Value;
 use sge_milter::envelope::Envelope;
 use sge_milter::metrics::Metrics;
@@ -16,20 +17,6 @@ fn dashboard() -> Value {
     let path = grafana_dir().join("sge-milter-dashboard.json");
     let text = std::fs::read_to_string(&path).expect("dashboard JSON readable");
     serde_json::from_str(&text).expect("dashboard is valid JSON")
-}
-
-/// Every PromQL expression of the dashboard, with its panel title.
-pub fn dashboard_queries(d: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().expect("panels") {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            out.push((
-                p["title"].as_str().unwrap_or("?").to_string(),
-                t["expr"].as_str().expect("target has expr").to_string(),
-            ));
-        }
-    }
-    out
 }
 
 /// Family names (`# TYPE` lines) sge-milter exports once every family has a sample.
@@ -109,7 +96,7 @@ fn dashboard_uses_datasource_and_instance_variables() {
             p["title"]
         );
     }
-    let queries = dashboard_queries(&d);
+    let queries = dashboard_queries();
     assert!(queries.len() >= 20, "{}", queries.len());
     for (title, expr) in &queries {
         assert!(

@@ -1,111 +1,32 @@
-//! Helpers shared by the metrics tests: the built binary as a child process, plain
-//! HTTP GET over loopback, free ports and promtool.
+//! Helpers shared by the metrics tests (on top of the harness in `tests/common`):
+//! the milter with its metrics endpoint, plain HTTP GET over loopback, promtool and
+//! the dashboard's queries.
 #![allow(dead_code)]
 
+use crate::common::{MilterProcess, WAIT, free_port, wait_for};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// A free loopback port: bound, read and released (a tiny race the OS rarely loses).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A milter started through the harness with the metrics endpoint on a free
+/// loopback port; `config` is appended after the `[metrics]` section.
+pub fn start_milter(config: &str) -> (MilterProcess, String) {
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let toml = format!("[metrics]\nlisten = \"{metrics_addr}\"\n{config}");
+    let milter = MilterProcess::start(&toml);
+    // The milter binds its own socket first, then the metrics endpoint.
+    wait_for(WAIT, || TcpStream::connect(&metrics_addr).ok())
+        .unwrap_or_else(|| panic!("no /metrics on {metrics_addr}:\n{}", milter.log()));
+    (milter, metrics_addr)
 }
 
-/// Waits until something accepts TCP connections on `addr`.
-pub fn wait_for_port(addr: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(e) = child.stderr.as_mut() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("process exited with {status} before listening on {addr}:\n{err}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on {addr} after 30 s");
-}
-
-/// `sge-milter run` from the built binary, killed by PID on drop.
-pub struct Milter {
-    pub child: Child,
-    pub milter_addr: String,
-    pub metrics_addr: String,
-    pub dir: tempfile::TempDir,
-}
-
-impl Milter {
-    /// Starts the milter with `extra_config` appended to a config that sets both listen
-    /// addresses to free loopback ports and writes `keywords` as the keyword rules.
-    pub fn start(keywords: &str, extra_config: &str) -> Milter {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
-        std::fs::write(dir.path().join("rules/keywords.toml"), keywords).expect("rules");
-        let milter_addr = format!("127.0.0.1:{}", free_port());
-        let metrics_addr = format!("127.0.0.1:{}", free_port());
-        let config = format!(
-            "[milter]\nlisten = \"inet:{milter_addr}\"\nshutdown_grace = \"1s\"\n\
-             [direction]\ntrusted_networks = [\"10.0.0.0/8\"]\n[rules]\ndir = \"rules\"\n\
-             [metrics]\nlisten = \"{metrics_addr}\"\n{extra_config}"
-        );
-        let config_path = dir.path().join("sge-milter.toml");
-        std::fs::write(&config_path, config).expect("config");
-        let mut child = Command::new(sge_milter_bin())
-            .args(["run", "--log-format", "json", "--config"])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sge-milter starts");
-        wait_for_port(&milter_addr, &mut child);
-        wait_for_port(&metrics_addr, &mut child);
-        Milter {
-            child,
-            milter_addr,
-            metrics_addr,
-            dir,
-        }
-    }
-
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("sge-milter.toml")
-    }
-
-    /// Sends SIGHUP (configuration reload).
-    pub fn reload(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    pub fn metrics(&self) -> String {
-        let (status, body) = http_get(&self.metrics_addr, "/metrics");
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn sge_milter_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sge-milter")
+/// The endpoint's current output.
+pub fn scrape(metrics_addr: &str) -> String {
+    let (status, body) = http_get(metrics_addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// A minimal HTTP/1.1 GET with `Connection: close`; returns status and body.
@@ -126,7 +47,10 @@ pub fn http_get(addr: &str, path_and_query: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -198,4 +122,21 @@ pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
 
 pub fn grafana_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana")
+}
+
+/// Every PromQL expression of the shipped dashboard, with its panel title.
+pub fn dashboard_queries() -> Vec<(String, String)> {
+    let path = grafana_dir().join("sge-milter-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("dashboard JSON readable");
+    let d: serde_json::Value = serde_json::from_str(&text).expect("dashboard is valid JSON");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push((
+                p["title"].as_str().unwrap_or("?").to_string(),
+                t["expr"].as_str().expect("target has expr").to_string(),
+            ));
+        }
+    }
+    out
 }
