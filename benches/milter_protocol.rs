@@ -55,7 +55,9 @@ fn bench_protocol(c: &mut Criterion) {
                 conn.header("From", "alice@sender.example")
                     .await
                     .expect("header");
-                conn.header("Subject", "Planning [UNCLASSIFIED]").await.expect("header");
+                conn.header("Subject", "Planning [UNCLASSIFIED]")
+                    .await
+                    .expect("header");
                 conn.eoh().await.expect("eoh");
                 conn.body(body.as_slice().to_vec()).await.expect("body");
                 // The verdict depends on the embedded policy (an unmarked message

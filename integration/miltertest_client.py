@@ -102,7 +102,12 @@ class Conversation:
                 return self.outcome([reply], "body")
             if reply[0] == C.SMFIR_SKIP:
                 break
-        return self.outcome(self.conn.send_eom(), "eom")
+        replies = self.conn.send_eom()
+        # miltertest counts QUARANTINE as a final reply; in the protocol it is an
+        # end-of-message action followed by the real verdict.
+        while replies[-1][0] == C.SMFIR_QUARANTINE:
+            replies.append(self.conn.recv())
+        return self.outcome(replies, "eom")
 
     def outcome(self, replies, stage):
         out = {"stage": stage, "final": None, "smtp_reply": None,

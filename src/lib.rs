@@ -4,6 +4,7 @@
 //! The same [`pipeline::Engine`] is driven by the milter callbacks (`milter`) and by the
 //! offline `scan` command, so a live message and an offline scan can never disagree.
 
+pub mod auth;
 pub mod config;
 pub mod envelope;
 pub mod message;

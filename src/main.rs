@@ -59,11 +59,32 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Make a DKIM signing key and print the DNS TXT record to publish.
+    DkimKeygen {
+        #[arg(long = "type", value_enum, default_value = "rsa")]
+        key_type: KeyType,
+        /// RSA key size (2048 or more).
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        /// Private key file to create (PEM, mode 0600; an existing file is kept).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Validate the configuration and every rule file; exit non-zero on any error.
     CheckRules {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeyType {
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -104,6 +125,13 @@ fn main() -> ExitCode {
             scan(config, env, json, files)
         }
         Command::CheckRules { config } => check_rules(config),
+        Command::DkimKeygen {
+            key_type,
+            bits,
+            domain,
+            selector,
+            out,
+        } => dkim_keygen(key_type, bits, &domain, &selector, &out),
     };
     match result {
         Ok(code) => code,
@@ -168,6 +196,13 @@ fn run(
             tokio::spawn(sge_milter::metrics::http::serve(metrics_listener));
         }
         let shared = Shared::new(engine);
+        let weak = Arc::downgrade(&shared);
+        sge_milter::metrics::global().set_cache_source(move || {
+            weak.upgrade()
+                .and_then(|s| s.engine().auth().map(|a| a.stats()))
+                .map(|stats| sge_milter::metrics::CacheReading::from_auth_stats(&stats))
+                .unwrap_or_default()
+        });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let shutdown = shutdown_signal()?;
@@ -260,6 +295,41 @@ fn scan(path: Option<PathBuf>, env: Envelope, json: bool, files: Vec<PathBuf>) -
     if unreadable {
         bail!("some files could not be read");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new DKIM private key (mode 0600, never overwriting) and prints the TXT
+/// record to publish and the config entry that uses it.
+fn dkim_keygen(
+    key_type: KeyType,
+    bits: usize,
+    domain: &str,
+    selector: &str,
+    out: &std::path::Path,
+) -> Result<ExitCode> {
+    use sge_milter::auth::keygen::{KeyAlgorithm, generate, zone_line};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let alg = match key_type {
+        KeyType::Rsa => KeyAlgorithm::Rsa(bits),
+        KeyType::Ed25519 => KeyAlgorithm::Ed25519,
+    };
+    let key = generate(alg).map_err(|e| anyhow::anyhow!("cannot make the key: {e}"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    file.write_all(key.private_pem.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("; publish in the zone of {domain}:");
+    println!("{}", zone_line(domain, selector, &key.txt));
+    println!("; then add to sge-milter.toml:");
+    println!("; [[auth.dkim_keys]]");
+    println!("; domain = \"{domain}\"");
+    println!("; selector = \"{selector}\"");
+    println!("; key_file = \"{}\"", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

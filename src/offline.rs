@@ -15,10 +15,14 @@ pub const MTA_CHUNK_SIZE: usize = 65535;
 pub struct ScanOutcome {
     pub decision: Decision,
     pub envelope: Envelope,
+    pub auth: Option<crate::auth::AuthReport>,
+    /// What the scanners learnt (classification ...).
+    pub facts: crate::scan::MessageFacts,
 }
 
 /// Runs one raw message (as read from a `.eml` file) through the pipeline.
-pub async fn scan_message(engine: &Arc<Engine>, env: Envelope, data: &[u8]) -> ScanOutcome {
+pub async fn scan_message(engine: &Arc<Engine>, mut env: Envelope, data: &[u8]) -> ScanOutcome {
+    engine.mail_from(&mut env).await;
     let block = parse_header_block(data);
     let mut scan = engine.start_message(env);
     for (name, value) in &block.headers {
@@ -31,7 +35,7 @@ pub async fn scan_message(engine: &Arc<Engine>, env: Envelope, data: &[u8]) -> S
     for chunk in body.chunks(MTA_CHUNK_SIZE) {
         scan.body(chunk);
     }
-    let decision = scan.finish();
+    let decision = scan.finish().await;
     outcome(scan, decision)
 }
 
@@ -39,6 +43,8 @@ fn outcome(scan: MessageScan, decision: Decision) -> ScanOutcome {
     ScanOutcome {
         decision,
         envelope: scan.envelope().clone(),
+        auth: scan.auth_report().cloned(),
+        facts: scan.facts().clone(),
     }
 }
 
@@ -65,6 +71,12 @@ pub struct ScanReport<'a> {
     pub smtp_reply: Option<String>,
     pub findings: &'a [crate::policy::Finding],
     pub headers_added: Vec<[String; 2]>,
+    /// `[name, index]` of headers the MTA is asked to delete (1-based per name).
+    pub headers_removed: Vec<(String, u32)>,
+    /// SPF, DKIM, DMARC and ARC results (absent when `[auth] enabled = false`).
+    pub auth: Option<&'a crate::auth::AuthReport>,
+    /// The protective marking read; `level` is null when the message is unmarked.
+    pub classification: crate::policy::Classification,
 }
 
 impl<'a> ScanReport<'a> {
@@ -77,6 +89,18 @@ impl<'a> ScanReport<'a> {
             smtp_reply: d.smtp_reply.as_ref().map(ToString::to_string),
             findings: &d.findings,
             headers_added: d.headers_added(),
+            headers_removed: d
+                .header_edits
+                .iter()
+                .filter_map(|e| match e {
+                    crate::policy::HeaderEdit::Delete { name, index } => {
+                        Some((name.clone(), *index))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            auth: outcome.auth.as_ref(),
+            classification: outcome.facts.classification.clone().unwrap_or_default(),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
 //! whole on reload); [`MessageScan`] is one message going through it.
 
+use crate::auth::{AuthEngine, AuthReport, MessageAuth};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
 use crate::scan::keywords::KeywordScanner;
+use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,9 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    markings: Arc<MarkingScanner>,
+    /// SPF/DKIM/DMARC/ARC and signing; `None` when `[auth] enabled = false`.
+    auth: Option<Arc<AuthEngine>>,
 }
 
 impl Engine {
@@ -31,6 +36,14 @@ impl Engine {
             .map_err(|e| errors.push(e))
             .ok();
         let mut scanners: Vec<Box<dyn Scanner>> = Vec::new();
+        // Markings first: later scanners read the classification it sets.
+        let markings = MarkingScanner::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(Arc::new);
+        if let Some(m) = &markings {
+            scanners.push(Box::new(Arc::clone(m)));
+        }
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
             Err(e) => errors.extend(e),
@@ -40,12 +53,19 @@ impl Engine {
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
-        match direction {
-            Some(direction) if errors.is_empty() => Ok(Engine {
+        let auth = AuthEngine::compile(&loaded)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .flatten()
+            .map(Arc::new);
+        match (direction, markings) {
+            (Some(direction), Some(markings)) if errors.is_empty() => Ok(Engine {
                 loaded,
                 direction,
                 scanners,
                 mime_limits,
+                markings,
+                auth,
             }),
             _ => Err(errors),
         }
@@ -56,10 +76,29 @@ impl Engine {
         Engine::compile(crate::config::load(None)?)
     }
 
+    /// The compiled marking rules: `engine.markings().vocabulary().rank_of("SENSITIVE")`.
+    pub fn markings(&self) -> &Arc<MarkingScanner> {
+        &self.markings
+    }
+
     /// Sets `env.direction` from the direction policy, unless already set.
     pub fn classify_direction(&self, env: &mut Envelope) {
         if env.direction.is_none() {
             env.direction = Some(self.direction.classify(env));
+        }
+    }
+
+    /// The authentication engine (resolver, caches, keys), when enabled.
+    pub fn auth(&self) -> Option<&Arc<AuthEngine>> {
+        self.auth.as_ref()
+    }
+
+    /// MAIL FROM: decides the direction and, for inbound mail, the SPF verdict
+    /// (cached), kept in `env.spf` for end of message.
+    pub async fn mail_from(&self, env: &mut Envelope) {
+        self.classify_direction(env);
+        if let Some(auth) = &self.auth {
+            env.spf = auth.check_spf(env).await;
         }
     }
 
@@ -69,8 +108,10 @@ impl Engine {
         self.classify_direction(&mut env);
         let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
         let limits = &self.loaded.config.limits;
+        let auth = self.auth.as_ref().map(|a| a.begin(&env));
         MessageScan {
             engine: Arc::clone(self),
+            auth,
             walker: MimeWalker::new(self.mime_limits),
             fanout: Fanout {
                 states,
@@ -164,6 +205,7 @@ impl RawMessage {
 /// One message in flight.
 pub struct MessageScan {
     engine: Arc<Engine>,
+    auth: Option<MessageAuth>,
     env: Envelope,
     walker: MimeWalker,
     fanout: Fanout,
@@ -207,6 +249,7 @@ impl MessageScan {
             &self.env,
             decision,
             &self.facts,
+            self.auth_report(),
             self.raw.size(),
             self.elapsed(),
         );
@@ -224,6 +267,9 @@ impl MessageScan {
             rest = &rest[i + 1..];
         }
         self.raw.push(&[rest, b"\r\n"]);
+        if let Some(auth) = &mut self.auth {
+            auth.header(name, raw_value);
+        }
         self.walker.header(name, raw_value, &mut self.fanout);
     }
 
@@ -231,6 +277,9 @@ impl MessageScan {
     /// refused (reject, tempfail or discard), so the MTA need not send the body.
     pub fn end_of_headers(&mut self) -> Option<Decision> {
         self.raw.push(&[b"\r\n"]);
+        if let Some(auth) = &mut self.auth {
+            auth.end_of_headers();
+        }
         self.walker.end_of_headers(&mut self.fanout);
         for s in &mut self.fanout.states {
             s.end_of_headers(&self.env, &mut self.facts, &mut self.findings);
@@ -250,8 +299,9 @@ impl MessageScan {
         self.walker.body(chunk, &mut self.fanout);
     }
 
-    /// End of message: every scanner's remaining findings folded into one decision.
-    pub fn finish(&mut self) -> Decision {
+    /// End of message: every scanner's remaining findings and authentication folded
+    /// into one decision; outbound mail that is let through is then DKIM-signed.
+    pub async fn finish(&mut self) -> Decision {
         self.walker.finish(&mut self.fanout);
         let limits = &self.engine.loaded.config.limits;
         for a in &self.fanout.anomalies {
@@ -280,7 +330,45 @@ impl MessageScan {
                 _ => f.with_reply_code(452, "4.3.4"),
             });
         }
-        Decision::from_findings(std::mem::take(&mut self.findings))
+        let mut auth_edits = Vec::new();
+        if let Some(auth) = &mut self.auth {
+            let outcome = auth.verify(self.raw.bytes(), self.env.spf.as_ref()).await;
+            self.findings.extend(outcome.findings);
+            auth_edits = outcome.header_edits;
+        }
+        let mut decision = Decision::from_findings(std::mem::take(&mut self.findings));
+        // Signing comes last, so a refused message is never signed. Quarantined mail
+        // is signed too: an admin who releases it sends it on unchanged.
+        if let Some(auth) = &mut self.auth
+            && matches!(
+                decision.action,
+                Action::Accept | Action::Tag | Action::Quarantine
+            )
+        {
+            let outcome = auth.sign(self.raw.bytes());
+            if outcome.findings.is_empty() {
+                auth_edits.extend(outcome.header_edits);
+            } else {
+                let mut findings = std::mem::take(&mut decision.findings);
+                findings.extend(outcome.findings);
+                decision = Decision::from_findings(findings);
+            }
+        }
+        if matches!(
+            decision.action,
+            Action::Accept | Action::Tag | Action::Quarantine
+        ) {
+            decision
+                .header_edits
+                .extend(std::mem::take(&mut self.facts.header_edits));
+        }
+        decision.header_edits.splice(0..0, auth_edits);
+        decision
+    }
+
+    /// Authentication results (SPF, DKIM, DMARC, ARC, signatures), valid after `finish`.
+    pub fn auth_report(&self) -> Option<&AuthReport> {
+        self.auth.as_ref().map(MessageAuth::report)
     }
 
     /// Facts gathered by the scanners (classification ...), valid after `finish`.
@@ -295,15 +383,26 @@ pub fn report_decision(
     env: &Envelope,
     decision: &Decision,
     facts: &MessageFacts,
+    auth: Option<&AuthReport>,
     size: u64,
     elapsed: Duration,
 ) {
-    log_decision(env, decision, facts, elapsed);
-    crate::metrics::global().record_decision(env, decision, facts, size, elapsed);
+    log_decision(env, decision, facts, auth, elapsed);
+    let metrics = crate::metrics::global();
+    metrics.record_decision(env, decision, facts, size, elapsed);
+    if let Some(report) = auth {
+        metrics.record_auth(report, decision);
+    }
 }
 
 /// Logs the one structured line per message decision.
-pub fn log_decision(env: &Envelope, decision: &Decision, facts: &MessageFacts, elapsed: Duration) {
+pub fn log_decision(
+    env: &Envelope,
+    decision: &Decision,
+    facts: &MessageFacts,
+    auth: Option<&AuthReport>,
+    elapsed: Duration,
+) {
     let reply = decision.smtp_reply.as_ref().map(ToString::to_string);
     let classification = facts
         .classification
@@ -316,7 +415,7 @@ pub fn log_decision(env: &Envelope, decision: &Decision, facts: &MessageFacts, e
         action = %decision.action,
         rules = %decision.rule_ids(),
         classification,
-        auth = %crate::metrics::auth_summary(decision),
+        auth = %crate::metrics::auth_summary(auth, decision),
         client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         from = env.mail_from.as_deref().unwrap_or("-"),
         rcpts = env.rcpts.len(),

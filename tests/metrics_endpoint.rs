@@ -6,7 +6,7 @@
 mod common;
 mod metrics_support;
 
-use common::client::{send_message, simple};
+use common::client::send_message;
 use common::{WAIT, free_port, sge_milter_bin, wait_for};
 use metrics_support::{run_promtool, sample, scrape, start_milter};
 use std::process::Command;
@@ -14,6 +14,19 @@ use std::process::Command;
 const REJECT: &str = "SGE-MILTER-TEST-REJECT-4F1C9";
 const QUARANTINE: &str = "SGE-MILTER-TEST-QUARANTINE-8B27D";
 const TAG: &str = "SGE-MILTER-TEST-TAG-2A6E0";
+
+/// A message marked UNCLASSIFIED (unmarked mail is refused by the default policy)
+/// whose body is `text`.
+fn marked(text: &str) -> (Vec<(&'static str, &'static str)>, Vec<u8>) {
+    (
+        vec![
+            ("From", "alice@sender.example"),
+            ("To", "bob@recipient.example"),
+            ("Subject", "test [UNCLASSIFIED]"),
+        ],
+        format!("{text}\r\n").into_bytes(),
+    )
+}
 
 fn wait_sample(addr: &str, prefix: &str, want: f64) -> String {
     wait_for(WAIT, || {
@@ -36,7 +49,7 @@ fn wait_sample(addr: &str, prefix: &str, want: f64) -> String {
 fn messages_show_in_metrics_and_output_passes_promtool() {
     let (milter, addr) = start_milter("[log]\nformat = \"json\"\n");
     for body in ["nothing to see here", TAG, QUARANTINE, REJECT] {
-        let (headers, body) = simple(body);
+        let (headers, body) = marked(body);
         send_message(&milter.listen_addr(), &headers, &body);
     }
     // The client closes after each message: the gauge returns to zero.
@@ -69,7 +82,7 @@ fn messages_show_in_metrics_and_output_passes_promtool() {
     assert_eq!(
         sample(
             &m,
-            r#"sgemilter_classification_total{direction="outbound",level="unmarked"}"#
+            r#"sgemilter_classification_total{direction="outbound",level="UNCLASSIFIED"}"#
         ),
         Some(4.0),
         "{m}"
@@ -109,7 +122,7 @@ fn messages_show_in_metrics_and_output_passes_promtool() {
         ] {
             assert!(d.get(key).is_some(), "{key} missing in {d}");
         }
-        assert_eq!(d["classification"], "unmarked");
+        assert_eq!(d["classification"], "UNCLASSIFIED");
     }
     assert!(decisions.iter().any(|d| d["rules"] == "sge.test.reject"));
 }
@@ -117,7 +130,7 @@ fn messages_show_in_metrics_and_output_passes_promtool() {
 #[test]
 fn text_decision_line_carries_classification_auth_and_duration() {
     let (milter, _addr) = start_milter("");
-    let (headers, body) = simple(TAG);
+    let (headers, body) = marked(TAG);
     send_message(&milter.listen_addr(), &headers, &body);
     assert!(milter.wait_for_log("decision", WAIT), "{}", milter.log());
     let log = milter.log();
@@ -130,7 +143,7 @@ fn text_decision_line_carries_classification_auth_and_duration() {
         "direction=outbound",
         "action=tag",
         "rules=sge.test.tag",
-        "classification=\"unmarked\"",
+        "classification=\"UNCLASSIFIED\"",
         "auth=-",
         "duration_ms=",
     ] {

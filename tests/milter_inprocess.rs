@@ -169,14 +169,14 @@ async fn tag_adds_findings_header_and_quarantine_holds() {
     let mut conn = open(&server, [203, 0, 113, 5]).await;
     let (actions, status) = message(&mut conn, &["a taggable line\r\n"]).await;
     assert_eq!(status, Status::Continue);
-    assert!(actions.has_add_header("X-SGE-Findings", "kw.tag"));
+    assert!(actions.has_add_header("X-SGE-Findings", " kw.tag"));
 
     // Same connection, next message: state must not leak from the first one.
     let (actions, status) = message(&mut conn, &["please hold me\r\n"]).await;
     assert_eq!(status, Status::Continue);
     assert!(actions.has_quarantine(any()));
-    assert!(actions.has_add_header("X-SGE-Findings", "kw.quarantine"));
-    assert!(!actions.has_add_header("X-SGE-Findings", "kw.tag"));
+    assert!(actions.has_add_header("X-SGE-Findings", " kw.quarantine"));
+    assert!(!actions.has_add_header("X-SGE-Findings", " kw.tag"));
     conn.close().await.unwrap();
     server.shutdown().await.unwrap();
 }

@@ -45,6 +45,16 @@ fn run_one(milter: &MilterProcess, scenario: &str) -> Value {
     run(milter, &[scenario]).remove(0)
 }
 
+/// The rule ids in the X-SGE-Findings header the milter added, if any.
+fn findings_header(r: &Value) -> String {
+    r["added_headers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h[0] == "X-SGE-Findings"))
+        .and_then(|h| h[1].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// After anything nasty: the process is alive and still decides correctly.
 fn assert_still_serving(milter: &mut MilterProcess) {
     assert!(milter.is_running(), "milter died; log:\n{}", milter.log());
@@ -134,7 +144,10 @@ fn eight_bit_junk_in_headers_gets_a_decision() {
     let mut milter = MilterProcess::start("");
     let r = run_one(&milter, "junk-headers");
     assert_eq!(r["stage"], "eom", "{r}");
-    assert!(r["final"].is_string(), "{r}");
+    assert!(
+        findings_header(&r).contains("sge.test.tag"),
+        "body still scanned: {r}"
+    );
     assert_still_serving(&mut milter);
 }
 
@@ -150,9 +163,13 @@ fn nul_in_a_header_gets_a_decision_or_a_clean_close() {
 fn one_megabyte_single_line_header_gets_a_decision() {
     let mut milter = MilterProcess::start("");
     let r = run_one(&milter, "huge-header");
-    // As a MIME part header (inside the body) it is scanned like any other.
+    // As a MIME part header (inside the body): a decision, the anomaly reported
+    // and the part's content still scanned.
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(r["final"].is_string(), "{r}");
+    let findings = findings_header(&r);
+    assert!(findings.contains("content.header_too_long"), "{r}");
+    assert!(findings.contains("sge.test.tag"), "{r}");
     // As a top-level header it may be refused by the protocol layer (packet far
     // above the milter maximum) by closing the connection.
     assert!(r["top"]["final"].is_string(), "{r}");
@@ -164,7 +181,14 @@ fn hundred_deep_multipart_nesting_gets_a_decision() {
     let mut milter = MilterProcess::start("");
     let r = run_one(&milter, "deep-multipart");
     assert_eq!(r["stage"], "eom", "{r}");
-    assert!(r["final"].is_string(), "{r}");
+    // The reject string at depth 100 is still scanned (as text of the part at the
+    // depth limit), and the structure is reported.
+    assert_eq!(r["final"], "reject", "{r}");
+    assert!(
+        milter.log().contains("content.mime_depth"),
+        "{}",
+        milter.log()
+    );
     assert_still_serving(&mut milter);
 }
 
@@ -174,6 +198,10 @@ fn unterminated_boundary_gets_a_decision() {
     let r = run_one(&milter, "unterminated-boundary");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(r["final"].is_string(), "{r}");
+    // Default malformed_mime_action = tag; the part content is still scanned.
+    let findings = findings_header(&r);
+    assert!(findings.contains("content.mime_unterminated"), "{r}");
+    assert!(findings.contains("sge.test.tag"), "{r}");
     assert_still_serving(&mut milter);
 }
 
@@ -183,5 +211,6 @@ fn broken_base64_gets_a_decision() {
     let r = run_one(&milter, "broken-base64");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(r["final"].is_string(), "{r}");
+    assert!(findings_header(&r).contains("content.bad_base64"), "{r}");
     assert_still_serving(&mut milter);
 }

@@ -70,6 +70,12 @@ fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
         findings.contains("sge.test.tag"),
         "X-SGE-Findings: {findings}"
     );
+    // Written with the customary space after the colon (LEADING_SPACE handling).
+    assert!(
+        String::from_utf8_lossy(tagged).contains("\r\nX-SGE-Findings: sge.test.tag"),
+        "{}",
+        String::from_utf8_lossy(tagged)
+    );
     assert!(
         milter.log().contains("action=tag"),
         "milter log:\n{}",
@@ -148,15 +154,25 @@ fn sendmail_submissions_pass_the_milter() {
         &message("sendmail-tag", &format!("Has {TAG}.")),
     );
     assert!(tagged.success, "sendmail: {}", tagged.output);
-    // Rejected non-SMTP mail is not delivered (Postfix bounces it to the sender).
+    // Rejected non-SMTP mail is not delivered: Postfix's cleanup bounces it to the
+    // sender with the milter's reason (sendmail itself has already exited 0).
     let rejected = pf.sendmail(
         FROM,
         &[TO],
         &message("sendmail-reject", &format!("Has {REJECT}.")),
     );
-    let _ = rejected;
+    assert!(rejected.success, "sendmail: {}", rejected.output);
 
-    let delivered = pf.wait_delivered_envelopes(1, WAIT);
+    let delivered = pf.wait_delivered_envelopes(2, WAIT);
+    let bounce = delivered
+        .iter()
+        .find(|m| m.mail_from.is_empty() && m.rcpts == [FROM.to_string()])
+        .expect("a bounce to the sender of the rejected message");
+    assert!(
+        bounce.text().contains("[sge:sge.test.reject]"),
+        "{}",
+        bounce.text()
+    );
     let tagged = delivered
         .iter()
         .find(|m| header_value(&m.data, "Subject").as_deref() == Some("sendmail-tag"))
@@ -188,9 +204,9 @@ fn inbound_and_outbound_ports_reach_the_milter_with_their_direction() {
             ..Default::default()
         },
     );
-    let inbound = pf.smtp(FROM, &[TO], &message("in", &format!("{TAG}")));
+    let inbound = pf.smtp(FROM, &[TO], &message("in", TAG));
     assert!(inbound.accepted, "{}", inbound.reply);
-    let outbound = pf.submit(FROM, &[TO], &message("out", &format!("{TAG}")));
+    let outbound = pf.submit(FROM, &[TO], &message("out", TAG));
     assert!(outbound.accepted, "{}", outbound.reply);
     pf.wait_delivered(2, WAIT);
     let log = milter.log();
@@ -225,8 +241,59 @@ fn milter_down_with_default_action_accept_delivers() {
             ..Default::default()
         },
     );
-    let out = pf.smtp(FROM, &[TO], &message("down-accept", &format!("{REJECT}")));
+    let out = pf.smtp(FROM, &[TO], &message("down-accept", REJECT));
     assert!(out.accepted, "{}", out.reply);
     let delivered = pf.wait_delivered(1, WAIT);
     assert!(with_subject(&delivered, "down-accept").is_some());
+}
+
+#[test]
+fn malformed_messages_through_postfix_get_a_decision() {
+    let mut milter = MilterProcess::start(DEFAULT_CONFIG);
+    let pf = Postfix::start(&milter.listen_addr());
+
+    // 8-bit junk and a NUL in headers; Postfix passes them on (or cleans them up).
+    let mut junk = b"From: alice@sender.example\r\nTo: bob@recipient.example\r\n\
+        Subject: caf\xe9 \xff\xfe =?utf-8?B?////?=\r\nX-Junk: a\x00b \x80\x81\r\n\r\n"
+        .to_vec();
+    junk.extend_from_slice(format!("{TAG}\r\n").as_bytes());
+    // A 1 MB single-line header (Postfix keeps the first header_size_limit bytes).
+    let mut huge = format!("From: {FROM}\r\nTo: {TO}\r\nSubject: huge\r\nX-Huge: ").into_bytes();
+    huge.extend(std::iter::repeat_n(b'h', 1024 * 1024));
+    huge.extend_from_slice(format!("\r\n\r\n{TAG}\r\n").as_bytes());
+    // 100-deep multipart nesting, unterminated, with broken base64 at the bottom.
+    let mut deep = format!(
+        "From: {FROM}\r\nTo: {TO}\r\nSubject: deep\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"d0\"\r\n\r\n"
+    );
+    for level in 1..100 {
+        deep.push_str(&format!(
+            "--d{}\r\nContent-Type: multipart/mixed; boundary=\"d{level}\"\r\n\r\n",
+            level - 1
+        ));
+    }
+    deep.push_str(
+        "--d99\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         !!!not*base64===\r\nU0dF\r\n",
+    );
+
+    for (name, raw) in [("junk", junk), ("huge", huge), ("deep", deep.into_bytes())] {
+        let out = pf.smtp(FROM, &[TO], &raw);
+        // A milter failure would show as Postfix's default action: 451 4.7.1.
+        assert_ne!(
+            out.code / 100,
+            4,
+            "{name}: {}\nmilter log:\n{}",
+            out.reply,
+            milter.log()
+        );
+        assert!(
+            milter.is_running(),
+            "{name} killed the milter:\n{}",
+            milter.log()
+        );
+    }
+    let out = pf.smtp(FROM, &[TO], &message("after", REJECT));
+    assert_eq!(out.code, 550, "the milter still decides: {}", out.reply);
+    assert!(!milter.log().contains("panicked"), "{}", milter.log());
 }

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 
 /// Rule files the product knows, with their embedded defaults.
-pub const EMBEDDED_RULES: &[(&str, &str)] =
-    &[("keywords.toml", include_str!("../../rules/keywords.toml"))];
+pub const EMBEDDED_RULES: &[(&str, &str)] = &[
+    ("keywords.toml", include_str!("../../rules/keywords.toml")),
+    ("markings.toml", include_str!("../../rules/markings.toml")),
+];
 
 /// The main configuration file, as written by the admin.
 #[derive(Clone, Debug, Deserialize)]
@@ -35,6 +37,14 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub dns: crate::auth::settings::DnsConfig,
+    #[serde(default)]
+    pub auth: crate::auth::settings::AuthConfig,
+    #[serde(default)]
+    pub policy: crate::policy::routes::PolicyConfig,
+    #[serde(default)]
+    pub routes: crate::policy::routes::RoutesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,6 +1,17 @@
 //! The streaming MIME walker.
+//!
+//! Bytes arrive in chunks of any size. The walker keeps the state needed to resume
+//! anywhere: the mode (part headers, part body, rest of a boundary line), at most one
+//! partial line that may still turn out to be a boundary delimiter, and the line break
+//! before it (which belongs to the delimiter, RFC 2046 5.1.1). Everything else is
+//! passed through in large slices: boundary candidates are found with one `memmem`
+//! search for `\n--`, so a part's content costs one SIMD pass plus its decoding.
 
-use super::ContentSink;
+use super::charset::{self, CharsetChoice, TextDecoder};
+use super::decode::{Base64Decoder, QpDecoder};
+use super::header::{decode_value, parse_params, split_header_line};
+use super::{ContentSink, MimeAnomaly, PartInfo};
+use memchr::memmem;
 
 /// Bounds on structure, so hostile input costs bounded work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,34 +31,727 @@ impl Default for MimeLimits {
     }
 }
 
+/// Boundaries longer than this are refused (RFC 2046 allows 70): it bounds the bytes
+/// held back at a line start and the work per boundary candidate.
+const MAX_BOUNDARY: usize = 256;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum TransferEncoding {
+    #[default]
+    Identity,
+    Base64,
+    QuotedPrintable,
+}
+
+/// An entity whose headers are being read.
+#[derive(Debug, Default)]
+struct Entity {
+    info: PartInfo,
+    /// The top-level message (headers reported with `part: None`).
+    top: bool,
+    encoding: TransferEncoding,
+    boundary: Option<Vec<u8>>,
+    /// `filename` from Content-Disposition, `name` from Content-Type (the fallback).
+    disposition_filename: Option<String>,
+    type_name: Option<String>,
+    header_too_long: bool,
+}
+
+impl Entity {
+    fn new(index: u32, depth: u32, default_type: &str) -> Self {
+        Entity {
+            info: PartInfo {
+                index,
+                depth,
+                content_type: default_type.to_string(),
+                ..PartInfo::default()
+            },
+            ..Entity::default()
+        }
+    }
+}
+
+/// An open multipart entity.
+#[derive(Debug)]
+struct Frame {
+    boundary: Vec<u8>,
+    index: u32,
+    depth: u32,
+    /// multipart/digest: parts default to message/rfc822.
+    digest: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Top-level headers arrive through [`MimeWalker::header`].
+    TopHeaders,
+    /// Headers of a part (or of an embedded message) inside the body.
+    Headers,
+    /// Content: delivered to the current leaf, or ignored (preamble, epilogue).
+    Body,
+    /// The rest of a boundary line, then the given mode.
+    SkipLine(After),
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum After {
+    Headers,
+    Body,
+}
+
+/// What a line start holds.
+enum LineStart {
+    NeedMore,
+    NotBoundary,
+    Boundary { frame: usize, close: bool },
+}
+
+/// Transport padding accepted after a delimiter before the line is taken as one
+/// anyway (bounds the bytes held back).
+const MAX_PADDING: usize = 128;
+
+/// Decides whether `buf` (bytes from a line start, ending at the first `\n` if any)
+/// is a delimiter of one of the open multiparts: `--boundary`, optionally `--`, then
+/// only transport padding (RFC 2046 5.1.1; Python's email parser and Thunderbird are
+/// as strict, so `--boundaryX` stays content). The longest matching boundary wins.
+/// `complete`: no more bytes of the line will come.
+fn classify(buf: &[u8], stack: &[Frame], complete: bool) -> LineStart {
+    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let complete = complete || line.len() < buf.len();
+    if line.len() < 2 {
+        return if !complete && b"--".starts_with(line) {
+            LineStart::NeedMore
+        } else {
+            LineStart::NotBoundary
+        };
+    }
+    let Some(rest) = line.strip_prefix(b"--") else {
+        return LineStart::NotBoundary;
+    };
+    let mut best: Option<(usize, usize, bool)> = None;
+    let mut undecided = false;
+    for (k, f) in stack.iter().enumerate() {
+        let b = &f.boundary[..];
+        if rest.len() < b.len() {
+            undecided |= !complete && b.starts_with(rest);
+            continue;
+        }
+        if !rest.starts_with(b) {
+            continue;
+        }
+        let after = &rest[b.len()..];
+        let (close, padding) = match after.strip_prefix(b"--") {
+            Some(p) => (true, p),
+            None if !complete && after == b"-" => {
+                undecided = true;
+                continue;
+            }
+            None => (false, after),
+        };
+        if !padding.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r')) {
+            continue;
+        }
+        if !complete {
+            undecided = true;
+            continue;
+        }
+        if best.is_none_or(|(_, len, _)| b.len() > len) {
+            best = Some((k, b.len(), close));
+        }
+    }
+    match best {
+        _ if undecided => LineStart::NeedMore,
+        None => LineStart::NotBoundary,
+        Some((frame, _, close)) => LineStart::Boundary { frame, close },
+    }
+}
+
+/// The leaf part being delivered, with its decoders (reused from part to part).
+#[derive(Default)]
+struct LeafOutput {
+    leaf: Option<Leaf>,
+    base64: Base64Decoder,
+    qp: QpDecoder,
+    decoded: Vec<u8>,
+    text: String,
+}
+
+struct Leaf {
+    info: PartInfo,
+    encoding: TransferEncoding,
+    text: Option<TextDecoder>,
+    bad_base64_reported: bool,
+}
+
+impl LeafOutput {
+    /// Content bytes of the current leaf, still transfer-encoded; dropped outside one.
+    fn feed(&mut self, data: &[u8], sink: &mut dyn ContentSink) {
+        let Some(leaf) = &mut self.leaf else {
+            return;
+        };
+        match leaf.encoding {
+            TransferEncoding::Identity => deliver(leaf, data, &mut self.text, sink),
+            TransferEncoding::Base64 => {
+                self.base64.decode(data, &mut self.decoded);
+                report_bad_base64(leaf, &mut self.base64, sink);
+                deliver(leaf, &self.decoded, &mut self.text, sink);
+            }
+            TransferEncoding::QuotedPrintable => {
+                self.qp.decode(data, &mut self.decoded);
+                deliver(leaf, &self.decoded, &mut self.text, sink);
+            }
+        }
+    }
+
+    fn start(&mut self, leaf: Leaf, sink: &mut dyn ContentSink) {
+        self.base64.reset();
+        self.qp.reset();
+        sink.part_start(&leaf.info);
+        self.leaf = Some(leaf);
+    }
+
+    /// Flushes the decoders' state and closes the part.
+    fn end(&mut self, sink: &mut dyn ContentSink) {
+        let Some(mut leaf) = self.leaf.take() else {
+            return;
+        };
+        match leaf.encoding {
+            TransferEncoding::Identity => {}
+            TransferEncoding::Base64 => {
+                self.base64.finish(&mut self.decoded);
+                report_bad_base64(&mut leaf, &mut self.base64, sink);
+                deliver(&mut leaf, &self.decoded, &mut self.text, sink);
+            }
+            TransferEncoding::QuotedPrintable => {
+                self.qp.finish(&mut self.decoded);
+                deliver(&mut leaf, &self.decoded, &mut self.text, sink);
+            }
+        }
+        if let Some(t) = &mut leaf.text {
+            let s = t.finish(&mut self.text);
+            if !s.is_empty() {
+                sink.text(&leaf.info, s);
+            }
+        }
+        sink.part_end(&leaf.info);
+    }
+}
+
+fn report_bad_base64(leaf: &mut Leaf, decoder: &mut Base64Decoder, sink: &mut dyn ContentSink) {
+    if decoder.take_bad() && !leaf.bad_base64_reported {
+        leaf.bad_base64_reported = true;
+        sink.anomaly(&MimeAnomaly::BadBase64 {
+            part: leaf.info.index,
+        });
+    }
+}
+
+/// Decoded bytes to the sink: as text (charset-converted) or as bytes.
+fn deliver(leaf: &mut Leaf, bytes: &[u8], buf: &mut String, sink: &mut dyn ContentSink) {
+    if bytes.is_empty() {
+        return;
+    }
+    match &mut leaf.text {
+        Some(decoder) => {
+            let s = decoder.decode(bytes, buf);
+            if !s.is_empty() {
+                sink.text(&leaf.info, s);
+            }
+        }
+        None => sink.binary(&leaf.info, bytes),
+    }
+}
+
 /// Walks one message: top-level headers, then body chunks as they arrive.
+///
+/// `part_start` / `part_end` bracket each leaf part (the entities whose content is
+/// delivered); multipart containers and embedded-message wrappers get no brackets.
+/// Preambles and epilogues are not delivered.
 pub struct MimeWalker {
     limits: MimeLimits,
+    mode: Mode,
+    /// The entity whose headers are being read (top-level or part).
+    entity: Entity,
+    stack: Vec<Frame>,
+    out: LeafOutput,
+    parts_seen: u32,
+    /// The next body byte starts a line.
+    at_line_start: bool,
+    /// The line break before a possible delimiter, delivered once the next line is
+    /// known not to be one.
+    pending_eol: [u8; 2],
+    pending_eol_len: usize,
+    /// The start of a line that may be a delimiter (bounded by MAX_BOUNDARY + MAX_PADDING).
+    line_buf: Vec<u8>,
+    /// A part header line being collected (bounded by `max_header_line`).
+    header_line: Vec<u8>,
+    /// The last complete part header, waiting for continuation lines.
+    current_header: Option<(String, Vec<u8>)>,
+    delimiter_finder: memmem::Finder<'static>,
 }
 
 impl MimeWalker {
     pub fn new(limits: MimeLimits) -> Self {
-        MimeWalker { limits }
+        let mut entity = Entity::new(0, 0, "text/plain");
+        entity.top = true;
+        MimeWalker {
+            limits,
+            mode: Mode::TopHeaders,
+            entity,
+            stack: Vec::new(),
+            out: LeafOutput::default(),
+            parts_seen: 0,
+            at_line_start: true,
+            pending_eol: [0; 2],
+            pending_eol_len: 0,
+            line_buf: Vec::new(),
+            header_line: Vec::new(),
+            current_header: None,
+            delimiter_finder: memmem::Finder::new(b"\n--"),
+        }
     }
 
     /// One top-level header, raw value as the MTA gives it.
     pub fn header(&mut self, name: &str, raw_value: &[u8], sink: &mut dyn ContentSink) {
-        let _ = (name, raw_value, sink, self.limits);
-        todo!("message layer helper")
+        if self.mode != Mode::TopHeaders {
+            return;
+        }
+        let value = self.bounded_value(raw_value, sink);
+        self.entity_header(name, value, sink);
+    }
+
+    /// The value cut at `max_header_line`, with the anomaly reported once per entity.
+    fn bounded_value<'a>(&mut self, raw: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
+        let max = self.limits.max_header_line;
+        if raw.len() <= max {
+            return raw;
+        }
+        self.header_too_long(sink);
+        &raw[..max]
+    }
+
+    fn header_too_long(&mut self, sink: &mut dyn ContentSink) {
+        if !self.entity.header_too_long {
+            self.entity.header_too_long = true;
+            sink.anomaly(&MimeAnomaly::HeaderTooLong {
+                part: self.entity.info.index,
+            });
+        }
+    }
+
+    /// Records what the entity's MIME headers say, then reports the header.
+    fn entity_header(&mut self, name: &str, raw: &[u8], sink: &mut dyn ContentSink) {
+        let e = &mut self.entity;
+        if name.eq_ignore_ascii_case("content-type") {
+            let p = parse_params(raw);
+            if !p.value.is_empty() {
+                e.info.content_type = p.value.clone();
+            }
+            e.info.charset = p.get("charset").map(|c| c.trim().to_ascii_lowercase());
+            e.boundary = p
+                .get("boundary")
+                .filter(|b| !b.is_empty() && b.len() <= MAX_BOUNDARY)
+                .map(|b| b.as_bytes().to_vec());
+            e.type_name = p.get("name").map(str::to_string);
+        } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
+            e.encoding = match decode_value(raw).to_ascii_lowercase().as_str() {
+                "base64" => TransferEncoding::Base64,
+                "quoted-printable" => TransferEncoding::QuotedPrintable,
+                _ => TransferEncoding::Identity,
+            };
+        } else if name.eq_ignore_ascii_case("content-disposition") {
+            let p = parse_params(raw);
+            e.info.disposition = Some(p.value.clone()).filter(|d| !d.is_empty());
+            e.disposition_filename = p.get("filename").map(str::to_string);
+        }
+        e.info.filename = e
+            .disposition_filename
+            .clone()
+            .or_else(|| e.type_name.clone())
+            .filter(|f| !f.is_empty());
+        let value = decode_value(raw);
+        let part = (!e.top).then_some(&e.info);
+        sink.header(part, name, &value);
     }
 
     pub fn end_of_headers(&mut self, sink: &mut dyn ContentSink) {
-        let _ = sink;
-        todo!("message layer helper")
+        if self.mode == Mode::TopHeaders {
+            self.begin_body(sink);
+        }
+    }
+
+    /// The current entity's headers are complete: open a multipart, an embedded
+    /// message, or a leaf.
+    fn begin_body(&mut self, sink: &mut dyn ContentSink) {
+        let mut e = std::mem::take(&mut self.entity);
+        self.at_line_start = true;
+        self.mode = Mode::Body;
+        let ct = e.info.content_type.as_str();
+        let mut force_text = false;
+        if ct.starts_with("multipart/") {
+            match e.boundary.take() {
+                None => {
+                    sink.anomaly(&MimeAnomaly::MissingBoundary { part: e.info.index });
+                    force_text = true;
+                }
+                Some(_) if e.info.depth >= self.limits.max_depth => {
+                    sink.anomaly(&MimeAnomaly::DepthExceeded {
+                        depth: e.info.depth,
+                    });
+                    force_text = true;
+                }
+                Some(boundary) => {
+                    self.stack.push(Frame {
+                        boundary,
+                        index: e.info.index,
+                        depth: e.info.depth,
+                        digest: ct == "multipart/digest",
+                    });
+                    return;
+                }
+            }
+        } else if matches!(ct, "message/rfc822" | "message/global")
+            && e.encoding == TransferEncoding::Identity
+        {
+            if e.info.depth >= self.limits.max_depth {
+                sink.anomaly(&MimeAnomaly::DepthExceeded {
+                    depth: e.info.depth,
+                });
+                force_text = true;
+            } else if self.next_part(e.info.depth + 1, sink) {
+                self.entity = Entity::new(self.parts_seen, e.info.depth + 1, "text/plain");
+                self.enter_headers();
+                return;
+            } else {
+                return;
+            }
+        }
+        self.start_leaf(e, force_text, sink);
+    }
+
+    fn start_leaf(&mut self, e: Entity, force_text: bool, sink: &mut dyn ContentSink) {
+        let mut info = e.info;
+        info.is_text = force_text || info.content_type.starts_with("text/");
+        let text = info.is_text.then(|| {
+            let choice = charset::choose(info.charset.as_deref());
+            if let (CharsetChoice::Unknown, Some(cs)) = (&choice, &info.charset) {
+                sink.anomaly(&MimeAnomaly::UnknownCharset {
+                    part: info.index,
+                    charset: cs.clone(),
+                });
+            }
+            TextDecoder::new(&choice)
+        });
+        self.out.start(
+            Leaf {
+                info,
+                encoding: e.encoding,
+                text,
+                bad_base64_reported: false,
+            },
+            sink,
+        );
+    }
+
+    /// Counts a new part. Past `max_parts`, boundaries are no longer recognised: the
+    /// rest of the message becomes one text part (bounded work), and `false` is returned.
+    fn next_part(&mut self, depth: u32, sink: &mut dyn ContentSink) -> bool {
+        self.parts_seen += 1;
+        if self.parts_seen <= self.limits.max_parts {
+            return true;
+        }
+        sink.anomaly(&MimeAnomaly::TooManyParts {
+            limit: self.limits.max_parts,
+        });
+        self.stack.clear();
+        self.mode = Mode::Body;
+        let e = Entity::new(self.parts_seen, depth, "text/plain");
+        self.start_leaf(e, true, sink);
+        false
+    }
+
+    fn enter_headers(&mut self) {
+        self.mode = Mode::Headers;
+        self.header_line.clear();
+        self.current_header = None;
     }
 
     pub fn body(&mut self, chunk: &[u8], sink: &mut dyn ContentSink) {
-        let _ = (chunk, sink);
-        todo!("message layer helper")
+        if self.mode == Mode::TopHeaders {
+            self.begin_body(sink);
+        }
+        let mut input = chunk;
+        while !input.is_empty() {
+            input = match self.mode {
+                Mode::Headers => self.header_bytes(input, sink),
+                Mode::Body => self.body_bytes(input, sink),
+                Mode::SkipLine(after) => match memchr::memchr(b'\n', input) {
+                    Some(i) => {
+                        self.line_done(after);
+                        &input[i + 1..]
+                    }
+                    None => &[],
+                },
+                Mode::TopHeaders | Mode::Finished => &[],
+            };
+        }
+    }
+
+    /// A boundary line is complete: continue in `after` at a line start.
+    fn line_done(&mut self, after: After) {
+        self.at_line_start = true;
+        match after {
+            After::Headers => self.enter_headers(),
+            After::Body => self.mode = Mode::Body,
+        }
+    }
+
+    /// Part header bytes: collected line by line, each line bounded.
+    fn header_bytes<'a>(&mut self, input: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
+        let (line, rest, complete) = match memchr::memchr(b'\n', input) {
+            Some(i) => (&input[..=i], &input[i + 1..], true),
+            None => (input, &input[input.len()..], false),
+        };
+        let room = self
+            .limits
+            .max_header_line
+            .saturating_sub(self.header_line.len());
+        if line.len() > room {
+            self.header_too_long(sink);
+            self.header_line.extend_from_slice(&line[..room]);
+        } else {
+            self.header_line.extend_from_slice(line);
+        }
+        if complete {
+            let line = std::mem::take(&mut self.header_line);
+            self.part_header_line(&line, sink);
+            self.header_line = line;
+            self.header_line.clear();
+        }
+        rest
+    }
+
+    /// One complete line in a part's header block.
+    fn part_header_line(&mut self, line: &[u8], sink: &mut dyn ContentSink) {
+        if let LineStart::Boundary { frame, close } = classify(line, &self.stack, true) {
+            self.flush_header(sink);
+            self.on_boundary(frame, close, sink);
+            if let Mode::SkipLine(after) = self.mode {
+                self.line_done(after);
+            }
+            return;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.is_empty() {
+            self.flush_header(sink);
+            self.begin_body(sink);
+            return;
+        }
+        if text[0] == b' ' || text[0] == b'\t' {
+            let max = self.limits.max_header_line;
+            let mut too_long = false;
+            if let Some((_, value)) = &mut self.current_header {
+                let room = max.saturating_sub(value.len() + 1);
+                too_long = text.len() > room;
+                value.push(b'\n');
+                value.extend_from_slice(&text[..text.len().min(room)]);
+            }
+            if too_long {
+                self.header_too_long(sink);
+            }
+            return;
+        }
+        if let Some((name, value)) = split_header_line(text) {
+            let header = (name.to_string(), value.to_vec());
+            self.flush_header(sink);
+            self.current_header = Some(header);
+            return;
+        }
+        // Not a header: as Postfix does, the body starts with this line.
+        self.flush_header(sink);
+        self.begin_body(sink);
+        self.body(line, sink);
+    }
+
+    fn flush_header(&mut self, sink: &mut dyn ContentSink) {
+        if let Some((name, value)) = self.current_header.take() {
+            self.entity_header(&name, &value, sink);
+        }
+    }
+
+    /// A delimiter of `stack[frame]`: ends the current part, and any multipart opened
+    /// inside it that was never closed.
+    fn on_boundary(&mut self, frame: usize, close: bool, sink: &mut dyn ContentSink) {
+        self.out.end(sink);
+        self.pending_eol_len = 0;
+        self.line_buf.clear();
+        while self.stack.len() > frame + 1 {
+            if let Some(f) = self.stack.pop() {
+                sink.anomaly(&MimeAnomaly::UnterminatedMultipart { part: f.index });
+            }
+        }
+        if close {
+            self.stack.pop();
+            self.mode = Mode::SkipLine(After::Body);
+            return;
+        }
+        let (depth, default_type) = match self.stack.last() {
+            Some(f) if f.digest => (f.depth + 1, "message/rfc822"),
+            Some(f) => (f.depth + 1, "text/plain"),
+            None => (1, "text/plain"),
+        };
+        if self.next_part(depth, sink) {
+            self.entity = Entity::new(self.parts_seen, depth, default_type);
+            self.mode = Mode::SkipLine(After::Headers);
+        } else {
+            self.mode = Mode::SkipLine(After::Body);
+        }
+    }
+
+    /// Content bytes (of a leaf, or of a preamble/epilogue).
+    fn body_bytes<'a>(&mut self, input: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
+        if self.stack.is_empty() {
+            self.emit(input, sink);
+            return &[];
+        }
+        if self.at_line_start {
+            if !self.line_buf.is_empty() || input[0] == b'-' {
+                return self.line_start_bytes(input, sink);
+            }
+            self.at_line_start = false;
+        }
+        if let Some(p) = self.delimiter_finder.find(input) {
+            self.emit_line(&input[..=p], sink);
+            return &input[p + 1..];
+        }
+        let n = input.len();
+        if input[n - 1] == b'\n' {
+            self.emit_line(input, sink);
+        } else if input.ends_with(b"\n-") {
+            self.emit_line(&input[..n - 1], sink);
+            self.line_buf.push(b'-');
+        } else if input[n - 1] == b'\r' {
+            self.emit(&input[..n - 1], sink);
+            self.pending_eol = [b'\r', 0];
+            self.pending_eol_len = 1;
+        } else {
+            self.emit(input, sink);
+        }
+        &[]
+    }
+
+    /// Bytes at a line start that begins like a delimiter: collected in `line_buf`
+    /// until it is known whether the line is one.
+    fn line_start_bytes<'a>(&mut self, input: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
+        let longest = self.stack.iter().map(|f| f.boundary.len()).max();
+        let need = longest.unwrap_or(0) + 4 + MAX_PADDING;
+        let room = need
+            .saturating_sub(self.line_buf.len())
+            .clamp(1, input.len());
+        let take = memchr::memchr(b'\n', &input[..room]).map_or(room, |i| i + 1);
+        self.line_buf.extend_from_slice(&input[..take]);
+        let rest = &input[take..];
+        let complete = self.line_buf.len() >= need;
+        match classify(&self.line_buf, &self.stack, complete) {
+            LineStart::NeedMore => rest,
+            LineStart::Boundary { frame, close } => {
+                let ended = self.line_buf.ends_with(b"\n");
+                self.on_boundary(frame, close, sink);
+                if ended && let Mode::SkipLine(after) = self.mode {
+                    self.line_done(after);
+                }
+                rest
+            }
+            LineStart::NotBoundary => {
+                let line = std::mem::take(&mut self.line_buf);
+                self.at_line_start = false;
+                self.emit_partial_line(&line, sink);
+                self.line_buf = line;
+                self.line_buf.clear();
+                rest
+            }
+        }
+    }
+
+    /// Content that is not a delimiter, possibly ending in a line break (held back).
+    fn emit_partial_line(&mut self, data: &[u8], sink: &mut dyn ContentSink) {
+        if data.ends_with(b"\n") {
+            self.emit_line(data, sink);
+        } else if let Some(body) = data.strip_suffix(b"\r") {
+            self.emit(body, sink);
+            self.pending_eol = [b'\r', 0];
+            self.pending_eol_len = 1;
+        } else {
+            self.emit(data, sink);
+        }
+    }
+
+    /// Content ending with `\n`: delivered except the line break, which is held back
+    /// because it belongs to the next line if that is a delimiter.
+    fn emit_line(&mut self, data: &[u8], sink: &mut dyn ContentSink) {
+        let body = &data[..data.len() - 1];
+        self.at_line_start = true;
+        if body.is_empty() && self.pending_eol_len == 1 && self.pending_eol[0] == b'\r' {
+            self.pending_eol = *b"\r\n";
+            self.pending_eol_len = 2;
+            return;
+        }
+        match body.strip_suffix(b"\r") {
+            Some(body) => {
+                self.emit(body, sink);
+                self.pending_eol = *b"\r\n";
+                self.pending_eol_len = 2;
+            }
+            None => {
+                self.emit(body, sink);
+                self.pending_eol = [b'\n', 0];
+                self.pending_eol_len = 1;
+            }
+        }
+    }
+
+    /// Content: the held-back line break first, then `data`.
+    fn emit(&mut self, data: &[u8], sink: &mut dyn ContentSink) {
+        if self.pending_eol_len > 0 {
+            let eol = self.pending_eol;
+            let n = std::mem::take(&mut self.pending_eol_len);
+            self.out.feed(&eol[..n], sink);
+        }
+        if !data.is_empty() {
+            self.out.feed(data, sink);
+        }
     }
 
     pub fn finish(&mut self, sink: &mut dyn ContentSink) {
-        let _ = sink;
-        todo!("message layer helper")
+        if self.mode == Mode::TopHeaders {
+            self.begin_body(sink);
+        }
+        if self.mode == Mode::Headers {
+            let line = std::mem::take(&mut self.header_line);
+            if !line.is_empty() {
+                self.part_header_line(&line, sink);
+            }
+            if self.mode == Mode::Headers {
+                self.flush_header(sink);
+                self.begin_body(sink);
+            }
+        }
+        if self.mode == Mode::Body && !self.line_buf.is_empty() {
+            let line = std::mem::take(&mut self.line_buf);
+            match classify(&line, &self.stack, true) {
+                LineStart::Boundary { frame, close } => self.on_boundary(frame, close, sink),
+                _ => self.emit(&line, sink),
+            }
+        }
+        if self.mode == Mode::Body {
+            self.emit(&[], sink);
+        }
+        self.out.end(sink);
+        while let Some(f) = self.stack.pop() {
+            sink.anomaly(&MimeAnomaly::UnterminatedMultipart { part: f.index });
+        }
+        self.mode = Mode::Finished;
     }
 }

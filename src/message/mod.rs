@@ -2,6 +2,8 @@
 //! and charset conversion. It knows nothing about rules: it turns the bytes the MTA
 //! sends into decoded text (and attachment bytes) pushed to a [`ContentSink`].
 
+pub mod charset;
+pub mod decode;
 pub mod header;
 pub mod mime;
 
@@ -74,7 +76,14 @@ impl MimeAnomaly {
 ///
 /// Chunking contract: `text` and `binary` may be called many times per part with
 /// arbitrary chunk sizes (a text chunk always holds whole UTF-8 characters); the
-/// concatenation of the chunks is exactly the decoded content of the part.
+/// concatenation of the chunks is exactly the decoded content of the part, whatever
+/// the MTA's chunking.
+///
+/// Part brackets: `part_start` / `part_end` enclose the content of every leaf part
+/// (including the top-level entity of a single-part message). Multipart containers and
+/// the wrapper of an embedded `message/rfc822` get no brackets (their headers are still
+/// reported); preambles and epilogues are not delivered. Scanners reset their
+/// chunk-overlap state at both brackets, so a match never spans two parts.
 pub trait ContentSink {
     /// A header of the top-level message (`part` is `None`) or of a MIME part:
     /// unfolded, RFC 2047 encoded words decoded, converted to UTF-8.

@@ -51,6 +51,7 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
+    pub(super) caches: super::caches::CacheSource,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -169,6 +170,7 @@ impl Metrics {
                 "Always 1; the version label tells which sge-milter is running.",
                 &["version"],
             ),
+            caches: Default::default(),
         };
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -240,6 +242,7 @@ impl Metrics {
 
     /// Every family in the Prometheus text exposition format.
     pub fn render(&self) -> Vec<u8> {
+        self.refresh_caches();
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a failure would be a malformed
         // family, which `register` already rejected.

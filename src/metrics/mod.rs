@@ -6,10 +6,12 @@
 //! configuration, everything else from fixed vocabularies. Addresses, domains and
 //! message ids never become label values.
 
+mod caches;
 mod families;
 pub mod http;
 mod record;
 
+pub use caches::CacheReading;
 pub use families::Metrics;
 pub use record::{ConnectionGuard, auth_summary};
 
@@ -39,8 +41,8 @@ pub mod error_kind {
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):
-/// the record types mail-auth caches.
-pub const CACHE_NAMES: [&str; 5] = ["txt", "mx", "ipv4", "ipv6", "ptr"];
+/// the record types the DNS layer caches, and the SPF verdict cache.
+pub const CACHE_NAMES: [&str; 6] = ["txt", "mx", "ipv4", "ipv6", "ptr", "spf_verdict"];
 
 /// Authentication methods and the results pre-set to zero in `auth_results_total`.
 pub const AUTH_METHODS: [&str; 4] = ["spf", "dkim", "dmarc", "arc"];

@@ -3,6 +3,7 @@
 //! labels come from configuration (rule ids, detectors, levels).
 
 use super::{Metrics, UNMARKED, error_kind, global};
+use crate::auth::AuthReport;
 use crate::envelope::Envelope;
 use crate::policy::{Decision, Finding, FindingKind};
 use crate::scan::MessageFacts;
@@ -11,6 +12,9 @@ use std::time::Duration;
 /// Longest label value taken from finding data; longer values are cut so a
 /// misbehaving detector cannot blow up the exposition.
 const MAX_LABEL_LEN: usize = 64;
+
+/// The rule id the authentication code gives an outbound message it could not sign.
+const DKIM_SIGN_FAILED_RULE: &str = "auth.dkim_sign_failed";
 
 impl Metrics {
     /// Records one final decision: the message counter, its size and duration, every
@@ -44,6 +48,40 @@ impl Metrics {
                 FindingKind::Internal => self.error(error_kind::INTERNAL),
                 _ => {}
             }
+        }
+    }
+
+    /// Records the authentication results of one message: one `auth_results_total`
+    /// per evaluated method (every DKIM signature counts), `temperror` results also in
+    /// `errors_total{kind="dns"}` (a DNS lookup failed), and outbound signatures in
+    /// `dkim_signatures_total`.
+    pub fn record_auth(&self, report: &AuthReport, decision: &Decision) {
+        let mut results: Vec<(&str, &str)> = Vec::new();
+        if let Some(spf) = &report.spf {
+            results.push(("spf", spf.result.as_str()));
+        }
+        results.extend(report.dkim.iter().map(|d| ("dkim", d.result)));
+        if let Some(dmarc) = &report.dmarc {
+            results.push(("dmarc", dmarc.result));
+        }
+        if let Some(arc) = &report.arc {
+            results.push(("arc", arc.result));
+        }
+        for (method, result) in results {
+            self.auth_result(method, result);
+            if result == "temperror" {
+                self.error(error_kind::DNS);
+            }
+        }
+        for _ in &report.signed {
+            self.dkim_signature("signed");
+        }
+        if decision
+            .findings
+            .iter()
+            .any(|f| f.rule_id == DKIM_SIGN_FAILED_RULE)
+        {
+            self.dkim_signature("failed");
         }
     }
 
@@ -163,10 +201,29 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// The authentication results of a decision for the log line, e.g.
-/// `spf=fail dmarc=fail`, read from `auth` findings whose `data` carries
-/// `{method, result}`; `-` when there are none.
-pub fn auth_summary(decision: &Decision) -> String {
+/// The authentication results of a message for the log line, e.g.
+/// `spf=pass dkim=pass dmarc=pass`, or `dkim=signed` for signed outbound mail; `-`
+/// when nothing was evaluated.
+pub fn auth_summary(report: Option<&AuthReport>, decision: &Decision) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(r) = report {
+        if let Some(spf) = &r.spf {
+            parts.push(format!("spf={}", spf.result.as_str()));
+        }
+        parts.extend(r.dkim.iter().map(|d| format!("dkim={}", d.result)));
+        if let Some(dmarc) = &r.dmarc {
+            parts.push(format!("dmarc={}", dmarc.result));
+        }
+        if let Some(arc) = &r.arc {
+            parts.push(format!("arc={}", arc.result));
+        }
+        if !r.signed.is_empty() {
+            parts.push("dkim=signed".into());
+        }
+    }
+    if !parts.is_empty() {
+        return parts.join(" ");
+    }
     let parts: Vec<String> = decision
         .findings
         .iter()
@@ -219,6 +276,7 @@ mod tests {
                 rank: 3,
                 ..Default::default()
             }),
+            ..Default::default()
         };
         let d = decision(vec![
             Finding::new("kw.secret", FindingKind::Keyword, Action::Tag, "x"),
@@ -308,8 +366,8 @@ mod tests {
             Finding::new("auth.dmarc", FindingKind::Auth, Action::Reject, "y")
                 .with_data(json!({"method": "dmarc", "result": "fail"})),
         ]);
-        assert_eq!(auth_summary(&d), "spf=fail dmarc=fail");
-        assert_eq!(auth_summary(&decision(vec![])), "-");
+        assert_eq!(auth_summary(None, &d), "spf=fail dmarc=fail");
+        assert_eq!(auth_summary(None, &decision(vec![])), "-");
     }
 
     #[test]

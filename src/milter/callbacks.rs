@@ -135,9 +135,12 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     if daemon.is_some() {
         session.client.daemon_name = daemon;
     }
-    session.begin_message(shared.engine(), &sender, auth_user, &shared.in_flight);
+    let engine = shared.engine();
+    session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
+        // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
+        engine.mail_from(env).await;
     }
     Status::Continue
 }
@@ -221,9 +224,10 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let decision = scan.finish();
+    let decision = scan.finish().await;
     let env = scan.envelope().clone();
     let facts = scan.facts().clone();
+    let auth = scan.auth_report().cloned();
     let size = scan.raw().size();
     let elapsed = scan.elapsed();
     session.end_message();
@@ -253,7 +257,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         );
         return Status::Tempfail;
     }
-    report_decision(&env, &decision, &facts, size, elapsed);
+    report_decision(&env, &decision, &facts, auth.as_ref(), size, elapsed);
     set_reply(&mut cx.reply, &decision);
     status
 }
@@ -293,8 +297,16 @@ async fn apply_edits(
 }
 
 /// Header values go to the MTA LF-folded, without NULs (which would cut the value).
+/// With LEADING_SPACE negotiated (always, see `negotiate`) the MTA writes the value
+/// verbatim after the colon, so the customary space is ours to add: without it
+/// Postfix writes `X-SGE-Findings:rule`.
 fn milter_value(value: &str) -> String {
-    value.replace("\r\n", "\n").replace('\0', "")
+    let value = value.replace("\r\n", "\n").replace('\0', "");
+    if value.starts_with([' ', '\t']) {
+        value
+    } else {
+        format!(" {value}")
+    }
 }
 
 fn set_reply(reply: &mut indymilter::SmtpReply, decision: &Decision) {

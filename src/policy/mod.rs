@@ -3,6 +3,7 @@
 pub mod classification;
 pub mod decision;
 pub mod direction;
+pub mod routes;
 
 pub use classification::Classification;
 pub use decision::{Action, Decision, Finding, FindingKind, HeaderEdit, SmtpReply};

@@ -5,16 +5,19 @@
 //! one trait, [`ContentSink`], fed by the MIME walker.
 
 pub mod keywords;
+pub mod markings;
 
 use crate::envelope::Envelope;
 use crate::message::ContentSink;
-use crate::policy::{Classification, Finding};
+use crate::policy::{Classification, Finding, HeaderEdit};
 
 /// Facts about the message that scanners share at the end: the markings scanner
 /// sets the classification, later scanners (DLP) read it.
 #[derive(Clone, Debug, Default)]
 pub struct MessageFacts {
     pub classification: Option<Classification>,
+    /// Header changes a scanner asks for when the message is accepted (trace headers).
+    pub header_edits: Vec<HeaderEdit>,
 }
 
 /// Compiled rules of one kind, shared across messages and threads.

@@ -157,7 +157,7 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 biff = no
 smtpd_milters = {milter}
-non_smtpd_milters = {milter}
+non_smtpd_milters = $smtpd_milters
 milter_protocol = 6
 milter_default_action = {action}
 ",

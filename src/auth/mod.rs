@@ -1,0 +1,455 @@
+//! Authentication: SPF at MAIL FROM, DKIM/ARC/DMARC at end of message for inbound
+//! mail, DKIM signing for outbound mail; DNS through one configured resolver with
+//! TTL-bounded caches. No I/O blocks the runtime: every lookup is async.
+//!
+//! [`AuthEngine`] is compiled from `[dns]` and `[auth]` once per configuration;
+//! [`MessageAuth`] follows one message through the pipeline.
+
+pub mod cache;
+pub mod dns;
+pub mod enforce;
+pub mod inbound;
+pub mod keygen;
+pub mod report;
+pub mod settings;
+pub mod sign;
+pub mod spf;
+
+pub use report::AuthReport;
+pub use spf::{SpfOutcome, SpfVerdict};
+
+use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
+use crate::envelope::{Direction, Envelope, domain_of};
+use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
+use cache::{CacheStats, DnsCacheStats};
+use dns::Dns;
+use enforce::Enforcement;
+use serde::Serialize;
+use sign::Signer;
+use spf::SpfCache;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Header name of the results header.
+pub const AR_HEADER: &str = "Authentication-Results";
+/// Header name of a DKIM signature.
+pub const DKIM_HEADER: &str = "DKIM-Signature";
+
+/// Everything authentication needs, compiled from one configuration.
+pub struct AuthEngine {
+    dns: Dns,
+    spf_cache: SpfCache,
+    enforcement: Enforcement,
+    signer: Signer,
+    authserv_id: String,
+    sign_failure_action: Action,
+}
+
+/// Cache counters, for the metrics endpoint.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AuthStats {
+    pub dns: DnsCacheStats,
+    pub spf_verdicts: CacheStats,
+}
+
+impl AuthEngine {
+    /// Builds the resolver, caches and signing keys; `None` when `[auth] enabled = false`.
+    pub fn compile(loaded: &LoadedConfig) -> Result<Option<AuthEngine>, ConfigErrors> {
+        let cfg = &loaded.config.auth;
+        if !cfg.enabled {
+            return Ok(None);
+        }
+        let origin = &loaded.origin;
+        let text = &loaded.text;
+        let mut errors = ConfigErrors::default();
+        let dns = Dns::new(&loaded.config.dns)
+            .map_err(|e| {
+                let line = crate::config::line_containing(text, "nameservers");
+                errors.push(ConfigError::new(origin.clone(), line, e));
+            })
+            .ok();
+        let base_dir = if origin.starts_with("embedded:") {
+            Path::new("")
+        } else {
+            Path::new(origin.as_str()).parent().unwrap_or(Path::new(""))
+        };
+        let signer = Signer::load(&cfg.dkim_keys, &cfg.sign_headers, base_dir)
+            .map_err(|errs| {
+                for (file, e) in errs {
+                    errors.push(ConfigError::new(
+                        origin.clone(),
+                        crate::config::line_containing(text, &file),
+                        format!("[[auth.dkim_keys]] {e}"),
+                    ));
+                }
+            })
+            .ok();
+        if !cfg
+            .sign_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case("from"))
+        {
+            errors.push(ConfigError::new(
+                origin.clone(),
+                crate::config::line_containing(text, "sign_headers"),
+                "[auth] sign_headers must include From".into(),
+            ));
+        }
+        let (Some(dns), Some(signer)) = (dns, signer) else {
+            return Err(errors);
+        };
+        errors.into_result(())?;
+        let authserv_id = if cfg.authserv_id.trim().is_empty() {
+            host_name()
+        } else {
+            cfg.authserv_id.trim().to_string()
+        };
+        Ok(Some(AuthEngine {
+            dns,
+            spf_cache: SpfCache::new(cfg.spf_cache_entries, cfg.spf_cache_ttl.duration()),
+            enforcement: Enforcement::new(cfg, &cfg.local_domains),
+            signer,
+            authserv_id,
+            sign_failure_action: cfg.sign_failure_action,
+        }))
+    }
+
+    /// The configured resolver and record caches (for other evaluators, e.g. SPF).
+    pub fn dns(&self) -> &Dns {
+        &self.dns
+    }
+
+    pub fn authserv_id(&self) -> &str {
+        &self.authserv_id
+    }
+
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            dns: self.dns.stats(),
+            spf_verdicts: self.spf_cache.stats(),
+        }
+    }
+
+    /// SPF at MAIL FROM for inbound mail (`None` for outbound mail). Without a client
+    /// IP (an offline scan without `--client-ip`) the result is `none`.
+    pub async fn check_spf(&self, env: &Envelope) -> Option<SpfVerdict> {
+        if env.direction() != Direction::Inbound {
+            return None;
+        }
+        let sender = env.mail_from.as_deref().unwrap_or("");
+        let helo = env.helo.as_deref().unwrap_or("");
+        let Some(ip) = env.client_ip else {
+            return Some(SpfVerdict::none(sender, helo));
+        };
+        let ip = crate::policy::direction::canonical_ip(ip);
+        Some(
+            spf::check(
+                &self.dns,
+                &self.spf_cache,
+                ip,
+                helo,
+                sender,
+                &self.authserv_id,
+            )
+            .await,
+        )
+    }
+
+    /// Starts one message.
+    pub fn begin(self: &Arc<Self>, env: &Envelope) -> MessageAuth {
+        MessageAuth {
+            engine: Arc::clone(self),
+            inbound: env.direction() == Direction::Inbound,
+            ar_seen: 0,
+            forged_ar: Vec::new(),
+            dkim_keys: Vec::new(),
+            prefetch: Vec::new(),
+            report: AuthReport::default(),
+        }
+    }
+}
+
+/// What authentication adds to a message's decision.
+#[derive(Debug, Default)]
+pub struct AuthOutcome {
+    pub findings: Vec<Finding>,
+    /// In the order they are to be applied (deletions first).
+    pub header_edits: Vec<HeaderEdit>,
+}
+
+/// One message's authentication state.
+pub struct MessageAuth {
+    engine: Arc<AuthEngine>,
+    inbound: bool,
+    /// `Authentication-Results` headers seen so far.
+    ar_seen: u32,
+    /// 1-based indexes of those claiming our authserv-id (forged or stale).
+    forged_ar: Vec<u32>,
+    /// `selector._domainkey.domain.` names from DKIM-Signature headers.
+    dkim_keys: Vec<String>,
+    prefetch: Vec<JoinHandle<()>>,
+    report: AuthReport,
+}
+
+impl MessageAuth {
+    /// One top-level header, value as the MTA sends it.
+    pub fn header(&mut self, name: &str, raw_value: &[u8]) {
+        if !self.inbound {
+            return;
+        }
+        if name.eq_ignore_ascii_case(AR_HEADER) {
+            self.ar_seen += 1;
+            if authserv_id_of(raw_value).eq_ignore_ascii_case(&self.engine.authserv_id) {
+                self.forged_ar.push(self.ar_seen);
+            }
+        } else if name.eq_ignore_ascii_case(DKIM_HEADER)
+            && self.dkim_keys.len() < 8
+            && let Ok(sig) = mail_auth::dkim::Signature::parse(raw_value)
+        {
+            let key = format!("{}._domainkey.{}.", sig.s, sig.d).to_ascii_lowercase();
+            if !self.dkim_keys.contains(&key) {
+                self.dkim_keys.push(key);
+            }
+        }
+    }
+
+    /// End of headers: start fetching the DKIM keys into the cache while the body
+    /// streams in, so end of message finds them there.
+    pub fn end_of_headers(&mut self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for key in self.dkim_keys.drain(..) {
+            let dns = self.engine.dns.clone();
+            self.prefetch.push(rt.spawn(async move {
+                // The result lands in the TXT cache; errors are seen again at eom.
+                let _ = dns
+                    .authenticator()
+                    .txt_lookup::<mail_auth::common::verify::DomainKey>(
+                        key,
+                        Some(&dns.caches().txt),
+                    )
+                    .await;
+            }));
+        }
+    }
+
+    /// End of message for inbound mail: DKIM, ARC, DMARC, enforcement, and the
+    /// `Authentication-Results` header. `raw` is `None` when the message was larger
+    /// than `[limits] max_message_size` and was not kept.
+    pub async fn verify(&mut self, raw: Option<&[u8]>, spf: Option<&SpfVerdict>) -> AuthOutcome {
+        let mut out = AuthOutcome::default();
+        if !self.inbound {
+            return out;
+        }
+        for h in self.prefetch.drain(..) {
+            let _ = h.await;
+        }
+        // Forged or stale results claiming to be ours go, whatever else happens.
+        for &index in self.forged_ar.iter().rev() {
+            out.header_edits.push(HeaderEdit::Delete {
+                name: AR_HEADER.into(),
+                index,
+            });
+        }
+        let id = self.engine.authserv_id.clone();
+        let spf = spf.cloned().unwrap_or_else(|| SpfVerdict::none("", ""));
+        self.report.spf = Some(spf.clone());
+        let Some(raw) = raw else {
+            // Too large to keep: [limits] oversize_action decides (tempfail by
+            // default); if an admin lets it through, it is marked unverified.
+            self.report.skipped = Some("message larger than [limits] max_message_size".into());
+            out.findings.push(Finding::new(
+                "auth.unverified",
+                FindingKind::Auth,
+                Action::Tag,
+                "message too large to verify DKIM/DMARC",
+            ));
+            out.header_edits.push(HeaderEdit::Insert {
+                index: 0,
+                name: AR_HEADER.into(),
+                value: format!(
+                    "{id};\r\n\tspf={};\r\n\tdkim=none (message too large to verify)",
+                    spf.result.as_str()
+                ),
+            });
+            return out;
+        };
+        let mut results = inbound::verify(&self.engine.dns, raw, &spf, &id).await;
+        if results.dmarc.result == "fail"
+            && matches!(results.dmarc.policy, "reject" | "quarantine")
+            && let Some(pct) = dmarc_pct(&self.engine.dns, &results.dmarc.domain).await
+        {
+            results.dmarc.sampled_out = Some(!sampled_in(pct));
+        }
+        out.findings = enforce::inbound_findings(&self.engine.enforcement, &spf, &results);
+        out.header_edits.push(HeaderEdit::Insert {
+            index: 0,
+            name: AR_HEADER.into(),
+            value: results.header_value.clone(),
+        });
+        self.report.dkim = results.dkim;
+        self.report.dmarc = Some(results.dmarc);
+        self.report.arc = Some(results.arc);
+        out
+    }
+
+    /// End of message for outbound mail, once every other check has passed: the
+    /// DKIM-Signature headers for the From domain's keys.
+    pub fn sign(&mut self, raw: Option<&[u8]>) -> AuthOutcome {
+        let mut out = AuthOutcome::default();
+        if self.inbound || self.engine.signer.is_empty() {
+            return out;
+        }
+        let fail = |detail: String| {
+            Finding::new(
+                "auth.dkim_sign_failed",
+                FindingKind::Auth,
+                self.engine.sign_failure_action,
+                detail,
+            )
+            .with_reply_code(451, "4.7.0")
+        };
+        let Some(raw) = raw else {
+            out.findings.push(fail(
+                "message too large to DKIM-sign; try a smaller message".into(),
+            ));
+            return out;
+        };
+        let Some(msg) = mail_auth::AuthenticatedMessage::parse(raw) else {
+            out.findings.push(fail(
+                "message headers cannot be parsed for DKIM signing".into(),
+            ));
+            return out;
+        };
+        let Some(from) = msg.from.first() else {
+            return out;
+        };
+        let from_domain = domain_of(from).to_string();
+        match self.engine.signer.sign(raw, &from_domain) {
+            Ok(sigs) => {
+                for (value, with) in sigs {
+                    out.header_edits.push(HeaderEdit::Insert {
+                        index: 0,
+                        name: DKIM_HEADER.into(),
+                        value,
+                    });
+                    self.report.signed.push(with);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "DKIM signing failed");
+                out.findings
+                    .push(fail("temporary failure signing the message".into()));
+            }
+        }
+        out
+    }
+
+    /// What was found, for `scan --json`.
+    pub fn report(&self) -> &AuthReport {
+        &self.report
+    }
+}
+
+/// The authserv-id of an `Authentication-Results` value: the first token, up to
+/// `;` or white space, after any CFWS.
+fn authserv_id_of(raw_value: &[u8]) -> &str {
+    let v = std::str::from_utf8(raw_value).unwrap_or("");
+    let mut v = v.trim_start();
+    // Skip leading comments "(...)".
+    while let Some(rest) = v.strip_prefix('(') {
+        v = rest.split_once(')').map_or("", |(_, r)| r).trim_start();
+    }
+    let end = v
+        .find(|c: char| c == ';' || c.is_whitespace())
+        .unwrap_or(v.len());
+    &v[..end]
+}
+
+/// This host's name, the default authserv-id.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The `pct=` of the DMARC record covering `domain` (RFC 7489 §6.3; DMARCbis dropped
+/// it, mail-auth does not parse it, so it is read here on the rare failure path).
+async fn dmarc_pct(dns: &Dns, domain: &str) -> Option<u8> {
+    let mut name = domain.trim_end_matches('.');
+    loop {
+        let query = format!("_dmarc.{name}.");
+        if let Ok(lookup) = dns.authenticator().resolver().txt_lookup(query).await {
+            for r in lookup.answers() {
+                if let mail_auth::hickory_resolver::proto::rr::RData::TXT(txt) = &r.data {
+                    let text: Vec<u8> = txt
+                        .txt_data
+                        .iter()
+                        .flat_map(|d| d.iter().copied())
+                        .collect();
+                    let text = String::from_utf8_lossy(&text);
+                    if text.trim_start().starts_with("v=DMARC1") {
+                        return Some(parse_pct(&text));
+                    }
+                }
+            }
+        }
+        let (_, parent) = name.split_once('.')?;
+        if !parent.contains('.') {
+            return None;
+        }
+        name = parent;
+    }
+}
+
+fn parse_pct(record: &str) -> u8 {
+    record
+        .split(';')
+        .filter_map(|t| t.trim().strip_prefix("pct="))
+        .find_map(|v| v.trim().parse::<u8>().ok())
+        .unwrap_or(100)
+        .min(100)
+}
+
+/// Whether a message falls within a `pct` sample.
+fn sampled_in(pct: u8) -> bool {
+    use std::hash::{BuildHasher, Hasher};
+    if pct >= 100 {
+        return true;
+    }
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (r % 100) < u64::from(pct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_authserv_id() {
+        assert_eq!(
+            authserv_id_of(b" mx.example.org; spf=pass"),
+            "mx.example.org"
+        );
+        assert_eq!(
+            authserv_id_of(b" (c) mx.example.org 1; none"),
+            "mx.example.org"
+        );
+        assert_eq!(authserv_id_of(b"mx;dkim=pass"), "mx");
+    }
+
+    #[test]
+    fn parses_pct() {
+        assert_eq!(parse_pct("v=DMARC1; p=reject; pct=0"), 0);
+        assert_eq!(parse_pct("v=DMARC1; p=reject"), 100);
+        assert!(!sampled_in(0));
+        assert!(sampled_in(100));
+    }
+}

@@ -1,0 +1,170 @@
+//! Outbound DKIM signing with keys read from files at configuration load.
+//!
+//! The signature is computed at end of message over the kept raw message (headers
+//! CRLF-folded as received, then the body), after every other check has passed.
+//! mail-auth's streaming signer borrows its key for the stream's life, which a
+//! per-message state shared across milter callbacks cannot hold; the raw bytes are
+//! kept anyway for verification, so hashing them once at the end costs one pass.
+
+use super::report::SignedWith;
+use super::settings::DkimKeyConfig;
+use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+use std::path::Path;
+
+/// Smallest RSA key accepted (RFC 8301 says 1024; SGE and current practice: 2048).
+pub const MIN_RSA_BITS: usize = 2048;
+
+struct Key {
+    domain: String,
+    selector: String,
+    algorithm: &'static str,
+    signer: DkimSigner<DkimKey, Done>,
+}
+
+/// Every configured signing key.
+#[derive(Default)]
+pub struct Signer {
+    keys: Vec<Key>,
+}
+
+/// A key file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
+impl Signer {
+    /// Loads every key; `base_dir` resolves relative paths.
+    pub fn load(
+        entries: &[DkimKeyConfig],
+        headers: &[String],
+        base_dir: &Path,
+    ) -> Result<Signer, Vec<(String, KeyError)>> {
+        let mut keys = Vec::new();
+        let mut errors = Vec::new();
+        for e in entries {
+            let path = base_dir.join(&e.key_file);
+            match load_key(&path) {
+                Ok((key, algorithm)) => {
+                    let domain = e.domain.trim().trim_end_matches('.').to_ascii_lowercase();
+                    let signer = DkimSigner::from_key(key)
+                        .domain(domain.clone())
+                        .selector(e.selector.clone())
+                        .headers(headers.iter().cloned())
+                        .header_canonicalization(Canonicalization::Relaxed)
+                        .body_canonicalization(Canonicalization::Relaxed);
+                    keys.push(Key {
+                        domain,
+                        selector: e.selector.clone(),
+                        algorithm,
+                        signer,
+                    });
+                }
+                Err(err) => errors.push((e.key_file.display().to_string(), err)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Signer { keys })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether a key exists for `domain` (exactly, or for a parent domain).
+    pub fn signs_for(&self, domain: &str) -> bool {
+        self.domain_for(domain).is_some()
+    }
+
+    /// The most specific configured domain covering `domain`.
+    fn domain_for(&self, domain: &str) -> Option<&str> {
+        let d = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.keys
+            .iter()
+            .map(|k| k.domain.as_str())
+            .filter(|k| d == *k || d.strip_suffix(k).is_some_and(|p| p.ends_with('.')))
+            .max_by_key(|k| k.len())
+    }
+
+    /// Signs `raw` with every key of the domain covering `from_domain`. Returns the
+    /// `DKIM-Signature` values (CRLF-folded, without the name) in the order they
+    /// should appear from the top, or `Ok(empty)` when no key covers the domain.
+    pub fn sign(
+        &self,
+        raw: &[u8],
+        from_domain: &str,
+    ) -> Result<Vec<(String, SignedWith)>, KeyError> {
+        let Some(domain) = self.domain_for(from_domain) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for k in self.keys.iter().filter(|k| k.domain == domain) {
+            let sig = k
+                .signer
+                .sign(raw)
+                .map_err(|e| KeyError(format!("DKIM signing for {domain} failed: {e}")))?;
+            let header = sig.to_header();
+            let value = header
+                .strip_prefix("DKIM-Signature:")
+                .unwrap_or(&header)
+                .trim_start_matches(' ')
+                .trim_end_matches("\r\n")
+                .to_string();
+            out.push((
+                value,
+                SignedWith {
+                    domain: k.domain.clone(),
+                    selector: k.selector.clone(),
+                    algorithm: k.algorithm,
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Reads a PEM private key: Ed25519 (PKCS#8) or RSA (PKCS#1/PKCS#8, >= 2048 bits).
+pub fn load_key(path: &Path) -> Result<(DkimKey, &'static str), KeyError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| KeyError(format!("cannot read DKIM key {}: {e}", path.display())))?;
+    let der = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| KeyError(format!("{} is not a PEM private key: {e}", path.display())))?;
+    if let PrivateKeyDer::Pkcs8(p8) = &der
+        && let Ok(k) = Ed25519Key::from_pkcs8_der(p8.secret_pkcs8_der())
+    {
+        return Ok((DkimKey::Ed25519(k), "ed25519-sha256"));
+    }
+    let bits = rsa_bits(&der).ok_or_else(|| {
+        KeyError(format!(
+            "{} is neither an Ed25519 nor an RSA private key",
+            path.display()
+        ))
+    })?;
+    if bits < MIN_RSA_BITS {
+        return Err(KeyError(format!(
+            "{}: RSA key has {bits} bits; at least {MIN_RSA_BITS} are required",
+            path.display()
+        )));
+    }
+    let key = RsaKey::<Sha256>::from_key_der(der)
+        .map_err(|e| KeyError(format!("{}: {e}", path.display())))?;
+    Ok((DkimKey::Rsa(key), "rsa-sha256"))
+}
+
+fn rsa_bits(der: &PrivateKeyDer<'_>) -> Option<usize> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = match der {
+        PrivateKeyDer::Pkcs1(k) => rsa::RsaPrivateKey::from_pkcs1_der(k.secret_pkcs1_der()).ok()?,
+        PrivateKeyDer::Pkcs8(k) => rsa::RsaPrivateKey::from_pkcs8_der(k.secret_pkcs8_der()).ok()?,
+        _ => return None,
+    };
+    Some(key.size() * 8)
+}
