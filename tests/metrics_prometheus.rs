@@ -154,7 +154,15 @@ fn scraped_total(prom: &Prometheus, metric: &str) -> f64 {
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // Nothing trusted: the plain smtpd port is inbound, the submission port outbound.
-    let (milter, metrics_addr) = start_milter("[direction]\ntrusted_networks = []\n");
+    // The resolver is a closed loopback port: inbound authentication gets temperror
+    // (a DNS failure, counted as such) and, by config, still accepts the mail.
+    let config = format!(
+        "[direction]\ntrusted_networks = []\n\
+         [dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout = \"200ms\"\nattempts = 1\n\
+         [auth]\ndns_error_action = \"accept\"\n",
+        free_port()
+    );
+    let (milter, metrics_addr) = start_milter(&config);
     let prom = Prometheus::start(&metrics_addr);
     let pf = Postfix::start_with(
         &milter.listen_addr(),
@@ -166,13 +174,13 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     let mut sent = 0.0;
     for (subject, body) in [
-        ("clean", "Minutes of the meeting are attached."),
-        ("tag", TAG),
-        ("quarantine", QUARANTINE),
-        ("reject", REJECT),
+        ("clean [UNCLASSIFIED]", "Minutes of the meeting are attached."),
+        ("tag [UNCLASSIFIED]", TAG),
+        ("quarantine [UNCLASSIFIED]", QUARANTINE),
+        ("reject [UNCLASSIFIED]", REJECT),
         // For the DLP scanner: a test card number and an IRD number with context.
         (
-            "dlp",
+            "dlp [UNCLASSIFIED]",
             "Please charge credit card 4111 1111 1111 1111 exp 12/29 and file under IRD number 49-091-850.",
         ),
         ("marked [IN-CONFIDENCE]", "Quarterly figures."),
