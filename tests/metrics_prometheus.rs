@@ -174,14 +174,17 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     let mut sent = 0.0;
     for (subject, body) in [
-        ("clean [UNCLASSIFIED]", "Minutes of the meeting are attached."),
+        (
+            "clean [UNCLASSIFIED]",
+            "Minutes of the meeting are attached.",
+        ),
         ("tag [UNCLASSIFIED]", TAG),
         ("quarantine [UNCLASSIFIED]", QUARANTINE),
         ("reject [UNCLASSIFIED]", REJECT),
-        // For the DLP scanner: a test card number and an IRD number with context.
+        // For the DLP scanner: a valid IRD number next to its keyword.
         (
             "dlp [UNCLASSIFIED]",
-            "Please charge credit card 4111 1111 1111 1111 exp 12/29 and file under IRD number 49-091-850.",
+            "As requested, my IRD number is 136-410-132.",
         ),
         ("marked [IN-CONFIDENCE]", "Quarterly figures."),
     ] {

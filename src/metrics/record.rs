@@ -85,34 +85,36 @@ impl Metrics {
         }
     }
 
-    /// A DLP finding's `data` carries `{detector, confidence}`, or a list of them
-    /// under `detections`; a finding without either counts as one detection by its
-    /// rule id at unknown confidence.
+    /// A DLP finding's `data` lists its detectors under `by_detector` (or
+    /// `detections`): `{detector, confidence, count}` each; otherwise the finding's own
+    /// `{detector, confidence, count}`. A finding without data counts once by its rule
+    /// id at `unknown` confidence.
     fn record_dlp_finding(&self, f: &Finding) {
         let Some(data) = &f.data else {
-            self.dlp_detection(&f.rule_id, "unknown");
+            self.dlp_detections(&f.rule_id, "unknown", 1);
             return;
         };
-        if let Some(list) = data.get("detections").and_then(|d| d.as_array()) {
-            for d in list {
-                self.dlp_detection(
-                    &label(d.get("detector")).unwrap_or_else(|| f.rule_id.clone()),
-                    &label(d.get("confidence")).unwrap_or_else(|| "unknown".into()),
-                );
-            }
-            return;
+        let list = ["by_detector", "detections"]
+            .iter()
+            .find_map(|k| data.get(*k).and_then(|d| d.as_array()));
+        let entries: Vec<&serde_json::Value> = match list {
+            Some(list) => list.iter().collect(),
+            None => vec![data],
+        };
+        for d in entries {
+            self.dlp_detections(
+                &label(d.get("detector")).unwrap_or_else(|| f.rule_id.clone()),
+                &label(d.get("confidence")).unwrap_or_else(|| "unknown".into()),
+                d.get("count").and_then(|c| c.as_u64()).unwrap_or(1),
+            );
         }
-        self.dlp_detection(
-            &label(data.get("detector")).unwrap_or_else(|| f.rule_id.clone()),
-            &label(data.get("confidence")).unwrap_or_else(|| "unknown".into()),
-        );
     }
 
-    /// One DLP detection. `detector` is the configured detector name.
-    pub fn dlp_detection(&self, detector: &str, confidence: &str) {
+    /// `count` DLP detections by one configured detector at one confidence.
+    pub fn dlp_detections(&self, detector: &str, confidence: &str, count: u64) {
         self.dlp_detections
             .with_label_values(&[detector, confidence])
-            .inc();
+            .inc_by(count);
     }
 
     /// One authentication result (`method`: spf, dkim, dmarc, arc; `result`: the
@@ -283,7 +285,10 @@ mod tests {
             Finding::new("dlp.card", FindingKind::Dlp, Action::Quarantine, "y")
                 .with_data(json!({"detector": "credit_card", "confidence": "high"})),
             Finding::new("dlp.ird", FindingKind::Dlp, Action::Tag, "z").with_data(
-                json!({"detections": [{"detector": "ird", "confidence": "low"}, {"detector": "ird", "confidence": "low"}]}),
+                json!({"detector": "ird,nhi", "count": 3, "by_detector": [
+                    {"detector": "ird", "confidence": "low", "count": 2},
+                    {"detector": "nhi", "confidence": "high"},
+                ]}),
             ),
         ]);
         m.record_decision(&env, &d, &facts, 20_000, Duration::from_millis(3));
@@ -321,6 +326,13 @@ mod tests {
                 r#"sgemilter_dlp_detections_total{confidence="low",detector="ird"}"#
             ),
             Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &m,
+                r#"sgemilter_dlp_detections_total{confidence="high",detector="nhi"}"#
+            ),
+            Some(1.0)
         );
         assert_eq!(value(&m, "sgemilter_message_size_bytes_count"), Some(1.0));
         assert_eq!(
