@@ -14,3 +14,4 @@ pub mod offline;
 pub mod pipeline;
 pub mod policy;
 pub mod scan;
+pub mod spf;

@@ -9,6 +9,7 @@ use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
 use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
 use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
@@ -46,6 +47,10 @@ impl Engine {
         }
         match KeywordScanner::compile(loaded.rule_file("keywords.toml")) {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
+            Err(e) => errors.extend(e),
+        }
+        match DlpScanner::compile(loaded.rule_file("dlp.toml")) {
+            Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }
         let mime_limits = MimeLimits {

@@ -51,7 +51,8 @@ impl Server {
         let cfg_path = dir.path().join("sge-milter.toml");
         std::fs::write(
             &cfg_path,
-            "[milter]\nshutdown_grace = \"5s\"\n[direction]\ntrusted_networks = [\"10.0.0.0/8\"]\n[rules]\ndir = \"rules\"\n",
+            // Keyword rules alone: markings and authentication have their own tests.
+            "[milter]\nshutdown_grace = \"5s\"\n[direction]\ntrusted_networks = [\"10.0.0.0/8\"]\n[rules]\ndir = \"rules\"\n[auth]\nenabled = false\n[policy]\nmarking_enforcement = \"off\"\n",
         )
         .unwrap();
         let engine = Engine::compile(config::load(Some(&cfg_path)).unwrap()).unwrap();

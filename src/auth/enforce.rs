@@ -144,7 +144,12 @@ pub fn spf_findings(e: &Enforcement, spf: &SpfVerdict) -> Option<Finding> {
         SpfOutcome::Fail => finding(
             "auth.spf_fail",
             e.spf_fail,
-            format!("SPF of {d} does not authorise the sending host"),
+            match &spf.explanation {
+                // The domain's own words (exp=), already printable ASCII and bounded
+                // by crate::spf; the reply text is sanitised again when built.
+                Some(exp) => format!("SPF of {d} does not authorise the sending host: {exp}"),
+                None => format!("SPF of {d} does not authorise the sending host"),
+            },
         )
         .with_reply_code(550, "5.7.23"),
         SpfOutcome::SoftFail => finding(
@@ -233,6 +238,7 @@ mod tests {
             result,
             domain: domain.into(),
             identity: SpfIdentity::MailFrom,
+            explanation: None,
             client_ip: None,
             helo: "mx.example".into(),
             sender: format!("a@{domain}"),

@@ -1,10 +1,10 @@
 //! SPF at MAIL FROM: one function, [`check`], behind which the evaluator can change
-//! (today mail-auth's `verify_spf`), with a verdict cache keyed by
-//! (client IP, HELO, sender domain) where concurrent misses share one evaluation.
+//! (the project's own RFC 7208 evaluator, [`crate::spf`], on the shared resolver), with a
+//! verdict cache keyed by (client IP, HELO, sender) where concurrent misses share one
+//! evaluation.
 
 use super::cache::{CacheStats, Counters};
 use super::dns::Dns;
-use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{SpfOutput, SpfResult};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -38,15 +38,16 @@ impl SpfOutcome {
         }
     }
 
-    fn from_mail_auth(r: SpfResult) -> Self {
+    fn from_evaluator(r: crate::spf::SpfResult) -> Self {
+        use crate::spf::SpfResult as R;
         match r {
-            SpfResult::Pass => SpfOutcome::Pass,
-            SpfResult::Fail => SpfOutcome::Fail,
-            SpfResult::SoftFail => SpfOutcome::SoftFail,
-            SpfResult::Neutral => SpfOutcome::Neutral,
-            SpfResult::TempError => SpfOutcome::TempError,
-            SpfResult::PermError => SpfOutcome::PermError,
-            SpfResult::None => SpfOutcome::None,
+            R::Pass => SpfOutcome::Pass,
+            R::Fail => SpfOutcome::Fail,
+            R::SoftFail => SpfOutcome::SoftFail,
+            R::Neutral => SpfOutcome::Neutral,
+            R::TempError => SpfOutcome::TempError,
+            R::PermError => SpfOutcome::PermError,
+            R::None => SpfOutcome::None,
         }
     }
 
@@ -78,6 +79,9 @@ pub struct SpfVerdict {
     /// The domain checked (sender domain, or the HELO name for the null sender).
     pub domain: String,
     pub identity: SpfIdentity,
+    /// The sender domain's `exp=` text for a fail (printable ASCII, bounded length).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
     /// The client IP, HELO and sender checked (for the Authentication-Results header).
     #[serde(skip)]
     pub client_ip: Option<IpAddr>,
@@ -94,6 +98,7 @@ impl SpfVerdict {
             result: SpfOutcome::None,
             domain: domain_of(sender, helo).to_string(),
             identity: identity(sender),
+            explanation: None,
             client_ip: None,
             helo: helo.to_string(),
             sender: sender.to_string(),
@@ -102,7 +107,11 @@ impl SpfVerdict {
 
     /// The form mail-auth's DMARC evaluation takes.
     pub fn to_output(&self) -> SpfOutput {
-        SpfOutput::new(self.domain.clone()).with_result(self.result.to_mail_auth())
+        let output = SpfOutput::new(self.domain.clone()).with_result(self.result.to_mail_auth());
+        match &self.explanation {
+            Some(explanation) => output.with_explanation(explanation.clone()),
+            None => output,
+        }
     }
 }
 
@@ -126,9 +135,9 @@ fn domain_of<'a>(sender: &'a str, helo: &'a str) -> &'a str {
 struct SpfKey {
     ip: IpAddr,
     helo: Box<str>,
-    /// Lower-cased sender domain (the local part only matters through macros, which
-    /// are rare enough that the verdict of one sender stands for its domain).
-    domain: Box<str>,
+    /// Lower-cased sender: the local part reaches the verdict and the explanation
+    /// through macros (`%{l}`, `%{s}`), so one sender's verdict cannot stand for another's.
+    sender: Box<str>,
     null_sender: bool,
 }
 
@@ -168,7 +177,7 @@ pub async fn check(
     let key = SpfKey {
         ip,
         helo: helo.to_ascii_lowercase().into(),
-        domain: domain_of(sender, helo).to_ascii_lowercase().into(),
+        sender: sender.to_ascii_lowercase().into(),
         null_sender: sender.is_empty(),
     };
     let cell = cache
@@ -194,6 +203,10 @@ pub async fn check(
     }
 }
 
+/// Longest time one SPF evaluation may take (RFC 7208 4.6.4 suggests at least 20 s);
+/// past it the result is temperror.
+const SPF_TIME_LIMIT: Duration = Duration::from_secs(20);
+
 async fn evaluate(
     dns: &Dns,
     ip: IpAddr,
@@ -201,19 +214,19 @@ async fn evaluate(
     sender: &str,
     host_domain: &str,
 ) -> SpfVerdict {
-    let params = if sender.is_empty() {
-        SpfParameters::verify_ehlo(ip, helo, host_domain)
-    } else {
-        SpfParameters::verify_mail_from(ip, helo, host_domain, sender)
+    let request = crate::spf::SpfRequest {
+        client_ip: ip,
+        helo,
+        mail_from: sender,
+        receiver: host_domain,
     };
-    let output = dns
-        .authenticator()
-        .verify_spf(dns.caches().params(params))
-        .await;
+    let verdict =
+        crate::spf::check_within(dns.authenticator().as_ref(), &request, SPF_TIME_LIMIT).await;
     SpfVerdict {
-        result: SpfOutcome::from_mail_auth(output.result()),
-        domain: output.domain().to_string(),
+        result: SpfOutcome::from_evaluator(verdict.result),
+        domain: verdict.domain,
         identity: identity(sender),
+        explanation: verdict.explanation,
         client_ip: Some(ip),
         helo: helo.to_string(),
         sender: sender.to_string(),

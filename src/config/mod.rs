@@ -19,6 +19,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../sge-milter.toml");
 pub const EMBEDDED_RULES: &[(&str, &str)] = &[
     ("keywords.toml", include_str!("../../rules/keywords.toml")),
     ("markings.toml", include_str!("../../rules/markings.toml")),
+    ("dlp.toml", include_str!("../../rules/dlp.toml")),
 ];
 
 /// The main configuration file, as written by the admin.

@@ -4,6 +4,7 @@
 //! starts one [`ScanState`] per message. Decoded content reaches every scanner through
 //! one trait, [`ContentSink`], fed by the MIME walker.
 
+pub mod dlp;
 pub mod keywords;
 pub mod markings;
 

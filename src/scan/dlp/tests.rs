@@ -1,0 +1,343 @@
+//! Scanner-level tests: content through `ContentSink`, findings out of `finish`.
+
+use super::*;
+use crate::config::EMBEDDED_RULES;
+use crate::policy::Classification;
+
+fn embedded() -> Arc<DlpScanner> {
+    let text = EMBEDDED_RULES
+        .iter()
+        .find(|(n, _)| *n == "dlp.toml")
+        .map(|(_, t)| *t)
+        .unwrap();
+    scanner(text)
+}
+
+fn scanner(text: &str) -> Arc<DlpScanner> {
+    let file = RuleFile {
+        name: "dlp.toml",
+        origin: "test-dlp.toml".into(),
+        text: text.into(),
+    };
+    Arc::new(DlpScanner::compile(&file).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn outbound() -> Envelope {
+    Envelope {
+        direction: Some(Direction::Outbound),
+        rcpts: vec!["someone@example.com".into()],
+        ..Default::default()
+    }
+}
+
+fn text_part() -> PartInfo {
+    PartInfo {
+        content_type: "text/plain".into(),
+        is_text: true,
+        ..Default::default()
+    }
+}
+
+fn run_chunks(
+    s: &Arc<DlpScanner>,
+    env: &Envelope,
+    rank: Option<u32>,
+    chunks: &[&str],
+) -> Vec<Finding> {
+    let mut st = s.begin(env).unwrap();
+    let part = text_part();
+    st.part_start(&part);
+    for c in chunks {
+        st.text(&part, c);
+    }
+    st.part_end(&part);
+    let mut facts = MessageFacts {
+        classification: rank.map(|rank| Classification {
+            level: Some("X".into()),
+            rank,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    st.finish(env, &mut facts, &mut out);
+    out
+}
+
+fn rule<'a>(out: &'a [Finding], id: &str) -> Option<&'a Finding> {
+    out.iter().find(|f| f.rule_id == id)
+}
+
+const IRD_MAIL: &str = "Hi, my IRD number is 049-091-850 as requested.";
+
+#[test]
+fn valid_ird_with_keyword_rejects_unmarked_outbound() {
+    let s = embedded();
+    let out = run_chunks(&s, &outbound(), None, &[IRD_MAIL]);
+    let f = rule(&out, "dlp.nz_identifiers.unmarked").expect("finding");
+    assert_eq!(f.action, Action::Reject);
+    let data = f.data.as_ref().unwrap();
+    assert_eq!(data["detector"], "nz_ird");
+    assert_eq!(data["count"], 1);
+    assert_eq!(data["confidence"], "high");
+    assert_eq!(data["samples"][0], "***-***-850");
+    let json = serde_json::to_string(&out).unwrap();
+    assert!(
+        !json.contains("049-091-850") && !json.contains("091"),
+        "{json}"
+    );
+}
+
+#[test]
+fn invalid_check_digit_or_no_keyword_is_not_high() {
+    let s = embedded();
+    let out = run_chunks(&s, &outbound(), None, &["my IRD number is 049-091-851"]);
+    assert!(out.is_empty(), "{out:?}");
+    let out = run_chunks(&s, &outbound(), None, &["reference 049-091-850 attached"]);
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn marking_above_unclassified_allows_identifiers() {
+    let s = embedded();
+    let rank = level_rank("IN-CONFIDENCE");
+    assert!(run_chunks(&s, &outbound(), rank, &[IRD_MAIL]).is_empty());
+    let rank = level_rank("UNCLASSIFIED");
+    assert!(!run_chunks(&s, &outbound(), rank, &[IRD_MAIL]).is_empty());
+}
+
+#[test]
+fn inbound_mail_is_not_subject_to_outbound_rules() {
+    let s = embedded();
+    let env = Envelope {
+        direction: Some(Direction::Inbound),
+        ..Default::default()
+    };
+    assert!(run_chunks(&s, &env, None, &[IRD_MAIL]).is_empty());
+}
+
+#[test]
+fn keyword_after_the_identifier_counts_and_far_keyword_does_not() {
+    let s = embedded();
+    let near = "049-091-850 is the IRD number";
+    assert_eq!(run_chunks(&s, &outbound(), None, &[near]).len(), 1);
+    let far = format!("IRD {} 049-091-850 {}", "x".repeat(400), "y".repeat(400));
+    assert!(run_chunks(&s, &outbound(), None, &[&far]).is_empty());
+}
+
+#[test]
+fn every_split_point_finds_each_identifier_once() {
+    let s = embedded();
+    let text = "Patient NHI ZSC21TN, IRD number 136-410-132, bank account 01-0902-0068389-00, \
+                passport LA123456, credit card 4111 1111 1111 1111.";
+    let whole = run_chunks(&s, &outbound(), None, &[text]);
+    let counts = |out: &[Finding]| -> Vec<(String, serde_json::Value)> {
+        out.iter()
+            .map(|f| {
+                (
+                    f.rule_id.clone(),
+                    f.data.as_ref().unwrap()["by_detector"].clone(),
+                )
+            })
+            .collect()
+    };
+    let reject = rule(&whole, "dlp.nz_identifiers.unmarked").unwrap();
+    assert_eq!(reject.data.as_ref().unwrap()["count"], 4, "{whole:?}");
+    assert!(rule(&whole, "dlp.payment_card.outbound").is_some());
+    let expected = counts(&whole);
+    for split in 1..text.len() {
+        let (a, b) = text.split_at(split);
+        let out = run_chunks(&s, &outbound(), None, &[a, b]);
+        assert_eq!(counts(&out), expected, "split at {split}");
+    }
+    let bytes: Vec<String> = text.chars().map(String::from).collect();
+    let refs: Vec<&str> = bytes.iter().map(String::as_str).collect();
+    assert_eq!(counts(&run_chunks(&s, &outbound(), None, &refs)), expected);
+}
+
+#[test]
+fn bulk_rule_needs_ten_to_external_recipients() {
+    let toml =
+        embedded_text().replace("local_domains = []", "local_domains = [\"agency.govt.nz\"]");
+    let s = scanner(&toml);
+    let mut text = String::from("IRD numbers: ");
+    for _ in 0..10 {
+        text.push_str("049-091-850, ");
+    }
+    let ext = outbound();
+    let out = run_chunks(&s, &ext, level_rank("IN-CONFIDENCE"), &[&text]);
+    let f = rule(&out, "dlp.bulk_identifiers.external").expect("bulk");
+    assert_eq!(f.action, Action::Quarantine);
+    assert_eq!(f.data.as_ref().unwrap()["count"], 10);
+    let internal = Envelope {
+        rcpts: vec!["a@mail.agency.govt.nz".into()],
+        ..outbound()
+    };
+    assert!(run_chunks(&s, &internal, level_rank("IN-CONFIDENCE"), &[&text]).is_empty());
+    let nine = text.replacen("049-091-850, ", "", 1);
+    assert!(run_chunks(&s, &ext, level_rank("IN-CONFIDENCE"), &[&nine]).is_empty());
+}
+
+fn embedded_text() -> String {
+    EMBEDDED_RULES
+        .iter()
+        .find(|(n, _)| *n == "dlp.toml")
+        .map(|(_, t)| t.to_string())
+        .unwrap()
+}
+
+#[test]
+fn subject_is_scanned() {
+    let s = embedded();
+    let env = outbound();
+    let mut st = s.begin(&env).unwrap();
+    st.header(None, "Subject", "IRD 49091850");
+    let mut out = Vec::new();
+    st.finish(&env, &mut MessageFacts::default(), &mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn custom_keyword_and_regex_detectors() {
+    let toml = r#"
+[[detector]]
+id = "codeword"
+kind = "keywords"
+keywords = ["operation kea"]
+
+[[detector]]
+id = "staff"
+kind = "regex"
+pattern = 'STF-[0-9]{6}'
+anchors = ["STF-"]
+window = 16
+
+[[rule]]
+id = "r.code"
+detectors = ["codeword"]
+min_count = 2
+action = "quarantine"
+
+[[rule]]
+id = "r.staff"
+detectors = ["staff"]
+action = "tag"
+"#;
+    let s = scanner(toml);
+    let text =
+        "Operation Kea starts; operation keas no; (operation kea) STF-123456 STF-12 stf-654321.";
+    for split in 0..text.len() {
+        let (a, b) = text.split_at(split);
+        let out = run_chunks(&s, &outbound(), None, &[a, b]);
+        let code = rule(&out, "r.code").unwrap_or_else(|| panic!("split {split}: {out:?}"));
+        assert_eq!(code.data.as_ref().unwrap()["count"], 2, "split {split}");
+        let staff = rule(&out, "r.staff").unwrap();
+        assert_eq!(staff.data.as_ref().unwrap()["count"], 2, "split {split}");
+    }
+}
+
+#[test]
+fn config_errors_name_the_line() {
+    let file = RuleFile {
+        name: "dlp.toml",
+        origin: "d.toml".into(),
+        text: "[[rule]]\nid = \"a\"\ndetectors = [\"nz_ird\"]\naction = \"tag\"\n\n[[rule]]\nid = \"b\"\ndetectors = [\"nope\"]\nmax_classification = \"PUBLIC\"\naction = \"tag\"\n".into(),
+    };
+    let errs = DlpScanner::compile(&file).unwrap_err();
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert!(errs.0.iter().all(|e| e.line == Some(7)), "{errs}");
+    let bad = RuleFile {
+        text: "[[rule]]\nid = \"a\"\ndetectors = [\"nz_ird\"]\naction = \"tag\"\nbogus = 1\n"
+            .into(),
+        ..file
+    };
+    assert_eq!(DlpScanner::compile(&bad).unwrap_err().0[0].line, Some(5));
+}
+
+fn zip_bytes(entries: &[(&str, &[u8])], encrypted: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in entries {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    let mut z = w.finish().unwrap().into_inner();
+    if encrypted {
+        for sig in [&b"PK\x03\x04"[..], &b"PK\x01\x02"[..]] {
+            for at in memchr::memmem::find_iter(&z.clone(), sig) {
+                z[at + if sig[2] == 3 { 6 } else { 8 }] |= 1;
+            }
+        }
+    }
+    z
+}
+
+fn run_binary(
+    s: &Arc<DlpScanner>,
+    env: &Envelope,
+    ct: &str,
+    data: &[u8],
+    chunk: usize,
+) -> Vec<Finding> {
+    let mut st = s.begin(env).unwrap();
+    let part = PartInfo {
+        index: 1,
+        content_type: ct.into(),
+        filename: Some("file.bin".into()),
+        is_text: false,
+        ..Default::default()
+    };
+    st.part_start(&part);
+    for c in data.chunks(chunk) {
+        st.binary(&part, c);
+    }
+    st.part_end(&part);
+    let mut out = Vec::new();
+    st.finish(env, &mut MessageFacts::default(), &mut out);
+    out
+}
+
+#[test]
+fn docx_text_is_scanned() {
+    let s = embedded();
+    let doc = zip_bytes(
+        &[(
+            "word/document.xml",
+            b"<w:document><w:p><w:r><w:t>IRD number</w:t></w:r></w:p><w:p><w:r><w:t>049-091</w:t></w:r><w:r><w:t>-850</w:t></w:r></w:p></w:document>",
+        )],
+        false,
+    );
+    let ct = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    for chunk in [7, 64, 100_000] {
+        let out = run_binary(&s, &outbound(), ct, &doc, chunk);
+        assert!(
+            rule(&out, "dlp.nz_identifiers.unmarked").is_some(),
+            "{out:?}"
+        );
+    }
+}
+
+#[test]
+fn encrypted_and_opaque_content_is_uninspectable() {
+    let s = embedded();
+    let z = zip_bytes(&[("a.txt", b"hello")], true);
+    let out = run_binary(&s, &outbound(), "application/zip", &z, 1000);
+    let f = rule(&out, UNINSPECTABLE_RULE).expect("uninspectable");
+    assert_eq!(f.action, Action::Quarantine);
+    let inbound = Envelope {
+        direction: Some(Direction::Inbound),
+        ..Default::default()
+    };
+    let out = run_binary(&s, &inbound, "application/zip", &z, 1000);
+    assert_eq!(rule(&out, UNINSPECTABLE_RULE).unwrap().action, Action::Tag);
+
+    let big = vec![0x42u8; 3 * 1024 * 1024];
+    let out = run_binary(&s, &outbound(), "application/octet-stream", &big, 65536);
+    assert!(rule(&out, UNINSPECTABLE_RULE).is_some());
+    let out = run_binary(&s, &outbound(), "image/png", &big, 65536);
+    assert!(out.is_empty());
+    let small = vec![0x42u8; 1000];
+    assert!(run_binary(&s, &outbound(), "application/octet-stream", &small, 100).is_empty());
+}
