@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod envelope;
 pub mod message;
+pub mod metrics;
 pub mod milter;
 pub mod offline;
 pub mod pipeline;

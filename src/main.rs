@@ -183,13 +183,26 @@ fn run(
         })
         .transpose()?;
     let origin = engine.loaded.origin.clone();
+    let metrics_listen = cfg.metrics.listen.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = milter::bind(&addr, socket_mode).await?;
+        if !metrics_listen.is_empty() {
+            let metrics_listener = sge_milter::metrics::http::bind(&metrics_listen).await?;
+            tracing::info!(listen = %metrics_listen, "metrics endpoint at /metrics");
+            tokio::spawn(sge_milter::metrics::http::serve(metrics_listener));
+        }
         let shared = Shared::new(engine);
+        let weak = Arc::downgrade(&shared);
+        sge_milter::metrics::global().set_cache_source(move || {
+            weak.upgrade()
+                .and_then(|s| s.engine().auth().map(|a| a.stats()))
+                .map(|stats| sge_milter::metrics::CacheReading::from_auth_stats(&stats))
+                .unwrap_or_default()
+        });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let shutdown = shutdown_signal()?;
@@ -224,6 +237,7 @@ fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>) -> Result<()> {
             let path = path.clone();
             let shared = Arc::clone(&shared);
             let result = tokio::task::spawn_blocking(move || shared.reload(path.as_deref())).await;
+            sge_milter::metrics::global().config_reload(matches!(result, Ok(Ok(()))));
             match result {
                 Ok(Ok(())) => tracing::info!(result = "success", "configuration reloaded"),
                 Ok(Err(errors)) => {

@@ -251,6 +251,24 @@ impl MessageScan {
         self.started.elapsed()
     }
 
+    /// Moves the start of the message back to when the milter saw MAIL FROM, so the
+    /// duration covers the whole envelope and content.
+    pub fn set_started(&mut self, at: Instant) {
+        self.started = at;
+    }
+
+    /// Reports this message's final decision: the decision log line and the metrics.
+    pub fn report(&self, decision: &Decision) {
+        report_decision(
+            &self.env,
+            decision,
+            &self.facts,
+            self.auth_report(),
+            self.raw.size(),
+            self.elapsed(),
+        );
+    }
+
     /// One top-level header as the MTA sends it: the value is everything after the
     /// colon, folded lines joined by bare LF.
     pub fn header(&mut self, name: &str, raw_value: &[u8]) {
@@ -373,14 +391,45 @@ impl MessageScan {
     }
 }
 
+/// The one place a final decision is reported: the structured log line and the
+/// metrics. `size` is the bytes received, `elapsed` the time since MAIL FROM.
+pub fn report_decision(
+    env: &Envelope,
+    decision: &Decision,
+    facts: &MessageFacts,
+    auth: Option<&AuthReport>,
+    size: u64,
+    elapsed: Duration,
+) {
+    log_decision(env, decision, facts, auth, elapsed);
+    let metrics = crate::metrics::global();
+    metrics.record_decision(env, decision, facts, size, elapsed);
+    if let Some(report) = auth {
+        metrics.record_auth(report, decision);
+    }
+}
+
 /// Logs the one structured line per message decision.
-pub fn log_decision(env: &Envelope, decision: &Decision, elapsed: Duration) {
+pub fn log_decision(
+    env: &Envelope,
+    decision: &Decision,
+    facts: &MessageFacts,
+    auth: Option<&AuthReport>,
+    elapsed: Duration,
+) {
     let reply = decision.smtp_reply.as_ref().map(ToString::to_string);
+    let classification = facts
+        .classification
+        .as_ref()
+        .and_then(|c| c.level.as_deref())
+        .unwrap_or(crate::metrics::UNMARKED);
     tracing::info!(
         queue_id = env.queue_id.as_deref().unwrap_or("-"),
         direction = %env.direction(),
         action = %decision.action,
         rules = %decision.rule_ids(),
+        classification,
+        auth = %crate::metrics::auth_summary(auth, decision),
         client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         from = env.mail_from.as_deref().unwrap_or("-"),
         rcpts = env.rcpts.len(),

@@ -37,6 +37,8 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
     pub dns: crate::auth::settings::DnsConfig,
     #[serde(default)]
     pub auth: crate::auth::settings::AuthConfig,
@@ -155,6 +157,16 @@ impl Default for LogConfig {
             level: "info".into(),
         }
     }
+}
+
+/// The Prometheus `/metrics` endpoint.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` of the HTTP endpoint; empty disables it. Unset in a config file
+    /// means disabled, so several milters can run side by side without fighting over
+    /// a port; the shipped sge-milter.toml enables it on 127.0.0.1:9894.
+    pub listen: String,
 }
 
 /// One rule file's text and where it came from.

@@ -4,7 +4,8 @@
 use super::Shared;
 use super::session::Session;
 use crate::envelope::strip_brackets;
-use crate::pipeline::log_decision;
+use crate::metrics::{error_kind, global as metrics};
+use crate::pipeline::report_decision;
 use crate::policy::{Action, Decision, HeaderEdit};
 use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
@@ -31,7 +32,7 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         .on_header(|cx, name, value| Box::pin(header(cx, name, value)))
         .on_eoh(|cx| Box::pin(eoh(cx)))
         .on_body(|cx, chunk| Box::pin(body(cx, chunk)))
-        .on_eom(|cx| Box::pin(eom(cx)))
+        .on_eom(|cx| Box::pin(timed_eom(cx)))
         .on_abort(|cx| Box::pin(abort(cx)))
         .on_close(|cx| Box::pin(close(cx)))
 }
@@ -184,7 +185,7 @@ async fn eoh(cx: &mut Context<Session>) -> Status {
     let Some(decision) = scan.end_of_headers() else {
         return Status::Continue;
     };
-    log_decision(scan.envelope(), &decision, scan.elapsed());
+    scan.report(&decision);
     session.mark_decided();
     set_reply(&mut cx.reply, &decision);
     status_for(decision.action)
@@ -201,6 +202,16 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
     }
 }
 
+/// End of message, timed for `sgemilter_eom_duration_seconds`.
+async fn timed_eom(cx: &mut EomContext<Session>) -> Status {
+    let started = std::time::Instant::now();
+    let status = eom(cx).await;
+    metrics()
+        .eom_duration
+        .observe(started.elapsed().as_secs_f64());
+    status
+}
+
 async fn eom(cx: &mut EomContext<Session>) -> Status {
     let queue_id = macro_str(&cx.macros, c"i");
     let Some(session) = cx.data.as_mut() else {
@@ -215,6 +226,9 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     }
     let decision = scan.finish().await;
     let env = scan.envelope().clone();
+    let facts = scan.facts().clone();
+    let auth = scan.auth_report().cloned();
+    let size = scan.raw().size();
     let elapsed = scan.elapsed();
     session.end_message();
 
@@ -222,6 +236,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         Ok(()) => status_for(decision.action),
         Err(e) => {
             tracing::error!(queue_id = env.queue_id.as_deref().unwrap_or("-"), error = %e, "could not apply header changes; tempfailing");
+            metrics().error(error_kind::MILTER_ACTION);
             let _ = cx.reply.set_error_reply(
                 "451",
                 Some("4.3.0"),
@@ -234,6 +249,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         && let Err(e) = cx.actions.quarantine(decision.quarantine_reason()).await
     {
         tracing::error!(error = %e, "quarantine request failed; tempfailing");
+        metrics().error(error_kind::MILTER_ACTION);
         let _ = cx.reply.set_error_reply(
             "451",
             Some("4.3.0"),
@@ -241,7 +257,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         );
         return Status::Tempfail;
     }
-    log_decision(&env, &decision, elapsed);
+    report_decision(&env, &decision, &facts, auth.as_ref(), size, elapsed);
     set_reply(&mut cx.reply, &decision);
     status
 }

@@ -5,15 +5,21 @@ use crate::pipeline::{Engine, MessageScan};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// Counts messages between MAIL FROM and their end, so shutdown can wait for them.
 /// Decrements on drop: a message that ends any way (eom, abort, hang-up) is counted out.
-pub struct InFlight(Arc<AtomicUsize>);
+pub struct InFlight(Arc<AtomicUsize>, Instant);
 
 impl InFlight {
     pub fn enter(counter: &Arc<AtomicUsize>) -> InFlight {
         counter.fetch_add(1, Ordering::SeqCst);
-        InFlight(Arc::clone(counter))
+        InFlight(Arc::clone(counter), Instant::now())
+    }
+
+    /// When the message started (MAIL FROM).
+    pub fn since(&self) -> Instant {
+        self.1
     }
 }
 
@@ -49,6 +55,8 @@ pub struct Session {
     pub client: ClientInfo,
     pub engine: Arc<Engine>,
     pub message: Option<(MessageState, InFlight)>,
+    /// Counts this connection in `sgemilter_connections_active` while it lives.
+    _connection: crate::metrics::ConnectionGuard,
 }
 
 impl Session {
@@ -57,6 +65,7 @@ impl Session {
             client: ClientInfo::default(),
             engine,
             message: None,
+            _connection: crate::metrics::ConnectionGuard::open(),
         }
     }
 
@@ -95,10 +104,12 @@ impl Session {
 
     /// The message scan, started from the collected envelope on first use.
     pub fn scan(&mut self) -> Option<&mut MessageScan> {
-        let (state, _) = self.message.as_mut()?;
+        let (state, in_flight) = self.message.as_mut()?;
         if let MessageState::Envelope(env) = state {
             let env = std::mem::take(&mut **env);
-            *state = MessageState::Content(Box::new(self.engine.start_message(env)));
+            let mut scan = self.engine.start_message(env);
+            scan.set_started(in_flight.since());
+            *state = MessageState::Content(Box::new(scan));
         }
         match state {
             MessageState::Content(scan) => Some(scan),
