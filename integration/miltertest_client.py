@@ -137,7 +137,7 @@ def plain(subject, body_text):
     headers = [
         (b"From", b" Alice <alice@sender.example>"),
         (b"To", b" Bob <bob@recipient.example>"),
-        (b"Subject", b" " + subject.encode()),
+        (b"Subject", b" " + subject.encode() + b" [UNCLASSIFIED]"),
         (b"Message-ID", b" <" + subject.encode() + b"@sender.example>"),
         (b"MIME-Version", b" 1.0"),
         (b"Content-Type", b" text/plain; charset=utf-8"),
@@ -221,7 +221,7 @@ def scenario_junk_headers(port):
     headers, body = plain("junk", f"{TAG}")
     headers += [
         (b"X-Junk", b" \x80\x81\xfe\xff bad \xc3\x28 utf-8 \xe9t\xe9"),
-        (b"Subject", b" =?utf-8?B?////?= =?bogus?Q?=ZZ?= \x1b[31m\x07"),
+        (b"Keywords", b" =?utf-8?B?////?= =?bogus?Q?=ZZ?= \x1b[31m\x07"),
         (b"X-\xff\xfe", b" eight-bit header name"),
         (b"X-Ctl", b" \x01\x02\x03\x7f"),
     ]

@@ -122,7 +122,7 @@ timed() {
 # build is the last and largest.
 timed cargo fmt --all --check
 timed cargo clippy --all-targets -- -D warnings
-timed cargo test --all-targets
+timed cargo test --all-targets --no-fail-fast
 timed cargo test --doc
 timed cargo bench --no-run
 

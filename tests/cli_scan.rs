@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::process::Command;
 
 fn eml(body: &str) -> Vec<u8> {
-    format!("From: alice@sender.example\nTo: bob@recipient.example\nSubject: scan test\n\n{body}\n")
+    format!("From: alice@sender.example\nTo: bob@recipient.example\nSubject: scan test [UNCLASSIFIED]\n\n{body}\n")
         .into_bytes()
 }
 
@@ -71,10 +71,13 @@ fn accept_report() {
     assert_eq!(r["action"], "accept", "{r}");
     assert_eq!(r["smtp_reply"], Value::Null);
     assert_eq!(r["findings"], serde_json::json!([]));
-    // Inbound mail always gets its Authentication-Results header (issue 5); nothing else.
+    // Inbound mail gets its Authentication-Results and, when marked, the
+    // X-SGE-Classification header; no findings header.
     let added = r["headers_added"].as_array().expect("headers_added");
     assert!(
-        added.iter().all(|h| h[0] == "Authentication-Results"),
+        added
+            .iter()
+            .all(|h| h[0] == "Authentication-Results" || h[0] == "X-SGE-Classification"),
         "{r}"
     );
 }

@@ -21,7 +21,7 @@ const INBOUND_CONFIG: &str = "[direction]\ntrusted_networks = []\n";
 
 fn message(subject: &str, body: &str) -> Vec<u8> {
     format!(
-        "From: Alice <{FROM}>\r\nTo: Bob <{TO}>\r\nSubject: {subject}\r\n\
+        "From: Alice <{FROM}>\r\nTo: Bob <{TO}>\r\nSubject: {subject} [UNCLASSIFIED]\r\n\
          Message-ID: <{subject}@sender.example>\r\nDate: Sun, 29 Nov 2026 10:00:00 +1300\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
@@ -38,8 +38,9 @@ fn header_value(raw: &[u8], name: &str) -> Option<String> {
 }
 
 fn with_subject<'a>(msgs: &'a [Vec<u8>], subject: &str) -> Option<&'a Vec<u8>> {
-    msgs.iter()
-        .find(|m| header_value(m, "Subject").as_deref() == Some(subject))
+    msgs.iter().find(|m| {
+        header_value(m, "Subject").is_some_and(|s| s == format!("{subject} [UNCLASSIFIED]"))
+    })
 }
 
 #[test]
@@ -175,7 +176,7 @@ fn sendmail_submissions_pass_the_milter() {
     );
     let tagged = delivered
         .iter()
-        .find(|m| header_value(&m.data, "Subject").as_deref() == Some("sendmail-tag"))
+        .find(|m| header_value(&m.data, "Subject").is_some_and(|s| s.starts_with("sendmail-tag")))
         .expect("tagged sendmail message delivered");
     assert_eq!(tagged.rcpts, vec![TO.to_string()]);
     let findings =

@@ -94,7 +94,7 @@ pub fn simple(body_text: &str) -> (Vec<(&'static str, &'static str)>, Vec<u8>) {
         vec![
             ("From", "alice@sender.example"),
             ("To", "bob@recipient.example"),
-            ("Subject", "test"),
+            ("Subject", "test [UNCLASSIFIED]"),
         ],
         format!("{body_text}\r\n").into_bytes(),
     )
