@@ -5,7 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sge_milter::config::{EMBEDDED_RULES, RuleFile};
 use sge_milter::envelope::{Direction, Envelope};
-use sge_milter::message::{ContentSink, PartInfo};
+use sge_milter::message::PartInfo;
 use sge_milter::policy::Finding;
 use sge_milter::scan::dlp::DlpScanner;
 use sge_milter::scan::{MessageFacts, Scanner};
@@ -94,7 +94,11 @@ fn prose(len: usize) -> String {
     let mut s = String::with_capacity(len + 100);
     while s.len() < len {
         s.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
-        s.push(if rng.next() % 12 == 0 { '\n' } else { ' ' });
+        s.push(if rng.next().is_multiple_of(12) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     s
 }
@@ -132,7 +136,7 @@ fn xlsx(len: usize) -> Vec<u8> {
         .expect("zip");
     w.start_file("xl/worksheets/sheet1.xml", opts).expect("zip");
     w.write_all(b"<worksheet><sheetData>").expect("zip");
-    let mut row = 0;
+    let mut row: u64 = 0;
     loop {
         row += 1;
         let mut xml = format!("<row r=\"{row}\">");
@@ -145,7 +149,7 @@ fn xlsx(len: usize) -> Vec<u8> {
         xml.push_str("</row>");
         w.write_all(xml.as_bytes()).expect("zip");
         // Deflate output lags; check the written size now and then.
-        if row % 5000 == 0 && w.get_ref().get_ref().len() >= len {
+        if row.is_multiple_of(5000) && w.get_ref().map_or(0, |c| c.get_ref().len()) >= len {
             break;
         }
     }

@@ -49,7 +49,16 @@ impl Engine {
             Ok(k) => scanners.push(Box::new(Arc::new(k))),
             Err(e) => errors.extend(e),
         }
-        match DlpScanner::compile(loaded.rule_file("dlp.toml")) {
+        // DLP rules name levels of the markings vocabulary (default one if broken).
+        let rank_of = |name: &str| match &markings {
+            Some(m) => m.vocabulary().rank_of(name),
+            None => crate::scan::dlp::level_rank(name),
+        };
+        let dlp_ctx = crate::scan::dlp::DlpContext {
+            rank_of: &rank_of,
+            local_domains: &cfg.policy.local_domains,
+        };
+        match DlpScanner::compile_with(loaded.rule_file("dlp.toml"), &dlp_ctx) {
             Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }

@@ -350,7 +350,7 @@ fn outbound_signatures_verify_with_dkimpy() {
         &[("sge", &f.agency_rsa), ("sgeed", &f.agency_ed)],
     );
     // LF line ends and a folded header, as a file on disk might have them.
-    let msg = b"From: Chief <chief@agency.test>\nTo: partner@example.org\nSubject: a long\n subject folded\nDate: Sun, 29 Nov 2026 10:00:00 +1300\nMessage-ID: <1@agency.test>\n\nbody line\n\n\n".to_vec();
+    let msg = b"From: Chief <chief@agency.test>\nTo: partner@example.org\nSubject: a long\n subject folded\nDate: Sun, 29 Nov 2026 10:00:00 +1300\nMessage-ID: <1@agency.test>\nX-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\n\nbody line\n\n\n".to_vec();
     let r = f.scan(
         &cfg,
         &[
@@ -386,6 +386,39 @@ fn outbound_signatures_verify_with_dkimpy() {
         .unwrap()
         .replace("body line", "body lime");
     assert!(!dkimpy_verifies(&f, bad.as_bytes()));
+
+    // A refused message is never signed.
+    let r = f.scan(
+        &cfg,
+        &["--direction", "outbound", "--from", "chief@agency.test"],
+        &message("chief@agency.test", "s", "SGE-MILTER-TEST-REJECT-4F1C9"),
+    );
+    assert_eq!(r["action"], "reject", "{r}");
+    assert!(
+        r["headers_added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h[0] != "DKIM-Signature"),
+        "{r}"
+    );
+    // Too large to keep (and an admin who accepts oversize mail): not signed, tempfail.
+    let small = f.dir.path().join("small.toml");
+    std::fs::write(
+        &small,
+        format!(
+            "[limits]\nmax_message_size = 100\noversize_action = \"accept\"\n{}",
+            std::fs::read_to_string(&cfg).unwrap()
+        ),
+    )
+    .unwrap();
+    let r = f.scan(
+        &small,
+        &["--direction", "outbound", "--from", "chief@agency.test"],
+        &message("chief@agency.test", "big", &"x".repeat(500)),
+    );
+    assert_eq!(r["action"], "tempfail", "{r}");
+    assert!(has_finding(&r, "auth.dkim_sign_failed"), "{r}");
 
     // Outbound mail is signed, not verified; a foreign From is not signed.
     let r = f.scan(

@@ -338,7 +338,8 @@ pub fn message(from: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Sender <{from}>\r\nTo: user@agency.test\r\nSubject: {subject}\r\n\
          Date: Sun, 29 Nov 2026 10:00:00 +1300\r\nMessage-ID: <{subject}@x.test>\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{body}\r\n"
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\
+         X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\r\n\r\n{body}\r\n"
     )
     .into_bytes()
 }

@@ -15,7 +15,8 @@ fn msg(from: &str, subject: &str) -> Vec<u8> {
     format!(
         "From: <{from}>\r\nTo: <bob@recipient.example>\r\nSubject: {subject}\r\n\
          Message-ID: <{subject}@x.test>\r\nDate: Sun, 29 Nov 2026 10:00:00 +1300\r\n\
-         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHello from {from}.\r\n"
+         MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\
+         X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\r\n\r\nHello from {from}.\r\n"
     )
     .into_bytes()
 }
@@ -56,6 +57,24 @@ fn dkimpy(f: &AuthFixture, raw: &[u8]) -> bool {
     let out = child.wait_with_output().unwrap();
     eprintln!("dkimverify: {}", String::from_utf8_lossy(&out.stdout));
     out.status.success()
+}
+
+fn dkimpy_sign(f: &AuthFixture, raw: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/dkimsign.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(&f.dkim_rsa)
+        .arg("rsa")
+        .arg("dkim.test")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with dkimpy");
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dkimsign.py failed");
+    out.stdout
 }
 
 #[test]
@@ -110,7 +129,18 @@ fn signed_outbound_verifies_and_inbound_is_authenticated() {
     let out = pf.smtp("a@loop.test", &["bob@recipient.example"], &forged);
     assert!(out.accepted, "{}", out.reply);
 
-    let delivered = pf.wait_delivered(2, WAIT);
+    // Inbound, signed by a third party (dkimpy) with simple/simple over a folded
+    // Subject: passes only if the milter rebuilds the header folding exactly.
+    let folded = b"From: <a@dkim.test>\r\nTo: <bob@recipient.example>\r\nSubject: folded\r\n  across\r\n\tlines\r\nMessage-ID: <folded@dkim.test>\r\nDate: Sun, 29 Nov 2026 10:00:00 +1300\r\n\r\nsimple body\r\n";
+    let signed = dkimpy_sign(&f, folded);
+    let out = pf.smtp("a@loop.test", &["bob@recipient.example"], &signed);
+    assert!(
+        out.accepted,
+        "simple/simple signature failed DMARC: {}",
+        out.reply
+    );
+
+    let delivered = pf.wait_delivered(3, WAIT);
     let outbound = delivered
         .iter()
         .find(|m| subject_is(m, "outbound"))
@@ -124,6 +154,19 @@ fn signed_outbound_verifies_and_inbound_is_authenticated() {
         dkimpy(&f, outbound),
         "dkimpy rejected:\n{}",
         String::from_utf8_lossy(outbound)
+    );
+
+    let folded = delivered
+        .iter()
+        .find(|m| String::from_utf8_lossy(m).contains("Subject: folded\r\n  across\r\n\tlines"))
+        .expect("folded message delivered with its folding intact");
+    let folded_ar = headers(folded)
+        .into_iter()
+        .find(|h| h.starts_with(&format!("Authentication-Results: {AUTHSERV_ID}")))
+        .expect("results header");
+    assert!(
+        folded_ar.contains("dkim=pass") && folded_ar.contains("dmarc=pass"),
+        "{folded_ar}"
     );
 
     let inbound = delivered

@@ -55,7 +55,13 @@ fn config() -> Config {
     std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
     std::fs::write(dir.path().join("rules/dlp.toml"), counting_rules()).expect("write rules");
     let path = dir.path().join("sge-milter.toml");
-    std::fs::write(&path, "[rules]\ndir = \"rules\"\n").expect("write config");
+    // Markings in monitor mode: unmarked test mail is tagged, not refused before
+    // DLP sees the body.
+    std::fs::write(
+        &path,
+        "[rules]\ndir = \"rules\"\n\n[policy]\nmarking_enforcement = \"monitor\"\n",
+    )
+    .expect("write config");
     Config { _dir: dir, path }
 }
 
@@ -79,7 +85,9 @@ fn counts_from_findings(findings: &[Value]) -> Counts {
 
 fn eml(body: &str) -> Vec<u8> {
     format!(
-        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: records\r\nMIME-Version: 1.0\r\n\
+        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: records\r\n\
+         X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED, ORIGIN=a@agency.govt.nz\r\n\
+         MIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
@@ -541,8 +549,153 @@ fn default_rules_reject_unmarked_identifiers_without_echoing_them() {
 
     let r = common::scan_json(&args, &eml("Hi, my IRD number is 136-410-133. Thanks"));
     assert_eq!(r["action"], "accept", "{r}");
+    // Unmarked, the markings rules refuse it before DLP reads the body.
+    let unmarked = String::from_utf8_lossy(&eml("IRD 136-410-133")).replace(
+        "X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED, ORIGIN=a@agency.govt.nz\r\n",
+        "",
+    );
+    let r = common::scan_json(&args, unmarked.as_bytes());
+    assert_eq!(r["findings"][0]["rule"], "marking.missing", "{r}");
 
     let r = common::scan_json(&args, &eml("Card 4111 1111 1111 1111 exp 12/29"));
     assert_eq!(r["action"], "reject", "{r}");
     assert!(!r.to_string().contains("4111 1111 1111 1111"));
+}
+
+const MARK: &str =
+    "X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED, ORIGIN=a@agency.govt.nz\r\n";
+
+fn base64_lines(data: &[u8], width: usize) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+    b64.as_bytes()
+        .chunks(width)
+        .map(|l| format!("{}\r\n", String::from_utf8_lossy(l)))
+        .collect()
+}
+
+fn docx(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("[Content_Types].xml", opts).expect("zip");
+    w.write_all(b"<Types/>").expect("zip");
+    w.start_file("word/document.xml", opts).expect("zip");
+    let xml = format!(
+        "<w:document><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+    );
+    w.write_all(xml.as_bytes()).expect("zip");
+    w.finish().expect("zip").into_inner()
+}
+
+/// Identifiers inside base64 and quoted-printable parts, split across encoded line
+/// breaks at every offset, and inside a docx attachment: each found exactly once.
+#[test]
+fn encoded_parts_and_docx_attachments_are_scanned_through_the_cli() {
+    let args = ["--direction", "outbound", "--to", "b@example.com"];
+    let sentence = "Client IRD number 136-410-132 and NHI ZSC21TN.";
+    for width in [4, 17, 76] {
+        // Pad so the identifiers land on different base64 line positions.
+        for pad in 0..3 {
+            let body = format!("{}{sentence}", " ".repeat(pad));
+            let msg = format!(
+                "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: b64\r\n{MARK}MIME-Version: 1.0\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+                base64_lines(body.as_bytes(), width)
+            );
+            let r = common::scan_json(&args, msg.as_bytes());
+            let f = r["findings"]
+                .as_array()
+                .and_then(|f| {
+                    f.iter()
+                        .find(|f| f["rule"] == "dlp.nz_identifiers.unmarked")
+                })
+                .unwrap_or_else(|| panic!("width {width} pad {pad}: {r}"));
+            assert_eq!(f["data"]["count"], 2, "width {width} pad {pad}: {r}");
+        }
+    }
+    // Quoted-printable with a soft line break inside the number.
+    let qp = "Client IRD number 136-41=\r\n0-132 for the file.=\r\n\r\n";
+    let msg = format!(
+        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: qp\r\n{MARK}MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}"
+    );
+    let r = common::scan_json(&args, msg.as_bytes());
+    assert_eq!(r["action"], "reject", "{r}");
+
+    let doc = docx("Employee bank account 01-0902-0068389-00, see payroll.");
+    let msg = format!(
+        "From: a@agency.govt.nz\r\nTo: b@example.com\r\nSubject: docx\r\n{MARK}MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n\
+         See attached.\r\n--b1\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"pay.docx\"\r\n\
+         Content-Disposition: attachment; filename=\"pay.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b1--\r\n",
+        base64_lines(&doc, 76)
+    );
+    let r = common::scan_json(&args, msg.as_bytes());
+    assert_eq!(r["action"], "reject", "{r}");
+    let text = r.to_string();
+    assert!(text.contains("nz_bank_account"), "{text}");
+    assert!(!text.contains("0068389"), "{text}");
+}
+
+/// With the real markings scanner in front: an IN-CONFIDENCE marking lifts the
+/// unmarked-identifier rule, and `[policy] local_domains` decides who is external
+/// for the bulk rule.
+#[test]
+fn marking_and_local_domains_from_the_main_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sge-milter.toml");
+    std::fs::write(&path, "[policy]\nlocal_domains = [\"agency.govt.nz\"]\n").expect("config");
+    let config = path.to_string_lossy().to_string();
+    let ids = "IRD number 136-410-132, ".repeat(10);
+    let marked = |rcpt: &str| {
+        format!(
+            "From: a@agency.govt.nz\r\nTo: {rcpt}\r\nSubject: staff list [IN-CONFIDENCE]\r\n\
+             X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=IN-CONFIDENCE, ORIGIN=a@agency.govt.nz\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n{ids}\r\n"
+        )
+    };
+    let rules = |r: &Value| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|f| f["rule"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let internal = "b@hr.agency.govt.nz";
+    let args = [
+        "--config",
+        &config,
+        "--direction",
+        "outbound",
+        "--to",
+        internal,
+    ];
+    let r = common::scan_json(&args, marked(internal).as_bytes());
+    let ids_found = rules(&r);
+    assert!(!ids_found.iter().any(|id| id.starts_with("dlp.")), "{r}");
+
+    let external = "b@example.com";
+    let args = [
+        "--config",
+        &config,
+        "--direction",
+        "outbound",
+        "--to",
+        external,
+    ];
+    let r = common::scan_json(&args, marked(external).as_bytes());
+    let found = rules(&r);
+    assert!(
+        found.contains(&"dlp.bulk_identifiers.external".to_string()),
+        "{r}"
+    );
+    assert!(
+        !found.contains(&"dlp.nz_identifiers.unmarked".to_string()),
+        "{r}"
+    );
 }

@@ -10,8 +10,9 @@ use common::{MilterProcess, Postfix, WAIT};
 const FROM: &str = "alice@agency.govt.nz";
 const TO: &str = "bob@recipient.example";
 
-/// The default config: 127.0.0.0/8 is trusted, so test mail is outbound.
-const DEFAULT_CONFIG: &str = "";
+/// 127.0.0.0/8 is trusted (default), so test mail is outbound. Markings in monitor
+/// mode: an unmarked message is tagged rather than refused before DLP reads it.
+const CONFIG: &str = "[policy]\nmarking_enforcement = \"monitor\"\n";
 
 fn message(subject: &str, ird: &str) -> Vec<u8> {
     format!(
@@ -25,7 +26,7 @@ fn message(subject: &str, ird: &str) -> Vec<u8> {
 
 #[test]
 fn unmarked_outbound_ird_is_rejected_and_a_wrong_check_digit_is_delivered() {
-    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let milter = MilterProcess::start(CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
     let valid = "136-410-132";

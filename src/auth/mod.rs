@@ -445,6 +445,29 @@ mod tests {
         assert_eq!(authserv_id_of(b"mx;dkim=pass"), "mx");
     }
 
+    fn loaded(text: &str) -> LoadedConfig {
+        LoadedConfig {
+            config: crate::config::parse_toml("t.toml", text).unwrap(),
+            origin: "t.toml".into(),
+            text: text.into(),
+            rule_files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors_with_lines() {
+        let e = AuthEngine::compile(&loaded("[dns]\nnameservers = [\"dns.example\"]\n"))
+            .err()
+            .unwrap();
+        assert_eq!(e.0[0].line, Some(2), "{e}");
+        let text = "[auth]\n[[auth.dkim_keys]]\ndomain = \"a.test\"\nselector = \"s\"\nkey_file = \"/nonexistent/k.pem\"\n";
+        let e = AuthEngine::compile(&loaded(text)).err().unwrap();
+        assert_eq!(e.0[0].line, Some(5), "{e}");
+        assert!(e.to_string().contains("cannot read DKIM key"), "{e}");
+        let off = AuthEngine::compile(&loaded("[auth]\nenabled = false\n")).unwrap();
+        assert!(off.is_none());
+    }
+
     #[test]
     fn parses_pct() {
         assert_eq!(parse_pct("v=DMARC1; p=reject; pct=0"), 0);

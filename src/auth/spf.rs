@@ -180,14 +180,17 @@ pub async fn check(
         sender: sender.to_ascii_lowercase().into(),
         null_sender: sender.is_empty(),
     };
-    let cell = cache
+    // The caller that creates the cell evaluates; concurrent callers wait on it.
+    let entry = cache
         .inner
-        .get_with(key.clone(), || Arc::new(OnceCell::new()));
-    if cell.initialized() {
-        cache.counters.hit();
-    } else {
+        .entry(key.clone())
+        .or_insert_with(|| Arc::new(OnceCell::new()));
+    if entry.is_fresh() {
         cache.counters.miss();
+    } else {
+        cache.counters.hit();
     }
+    let cell = entry.into_value();
     let verdict = cell
         .get_or_init(|| evaluate(dns, ip, helo, sender, host_domain))
         .await

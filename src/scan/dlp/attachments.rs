@@ -207,31 +207,49 @@ impl XmlText {
     }
 
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
+        let mut i = 0;
+        while i < input.len() {
             if self.in_tag {
-                if b == b'>' {
+                // Up to the end of the tag in one step (the name is all we keep).
+                let rest = &input[i..];
+                let end = memchr::memchr(b'>', rest).unwrap_or(rest.len());
+                let room = 64usize.saturating_sub(self.tag.len()).min(end);
+                self.tag.extend_from_slice(&rest[..room]);
+                i += end;
+                if end < rest.len() {
+                    i += 1;
                     self.in_tag = false;
                     if self.breaks_line() {
                         out.push(b'\n');
                     }
-                } else if self.tag.len() < 64 {
-                    self.tag.push(b);
                 }
-            } else if self.in_entity {
+                continue;
+            }
+            let b = input[i];
+            if self.in_entity {
                 if b == b';' || self.entity.len() > 10 {
                     self.in_entity = false;
                     decode_entity(&self.entity, out);
                 } else {
                     self.entity.push(b);
                 }
-            } else if b == b'<' {
-                self.in_tag = true;
-                self.tag.clear();
-            } else if b == b'&' {
-                self.in_entity = true;
-                self.entity.clear();
-            } else {
-                out.push(b);
+                i += 1;
+                continue;
+            }
+            // Character data up to the next markup, copied in one step.
+            let rest = &input[i..];
+            let end = memchr::memchr2(b'<', b'&', rest).unwrap_or(rest.len());
+            out.extend_from_slice(&rest[..end]);
+            i += end;
+            if end < rest.len() {
+                if rest[end] == b'<' {
+                    self.in_tag = true;
+                    self.tag.clear();
+                } else {
+                    self.in_entity = true;
+                    self.entity.clear();
+                }
+                i += 1;
             }
         }
     }
@@ -319,6 +337,20 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, b"\nIRD 123-456-789\n\n\n49091850\n\n\n\n1\n\n&A");
+    }
+
+    #[test]
+    fn xml_text_is_the_same_however_the_input_is_split() {
+        let xml: &[u8] = b"<w:p a=\"x>\"><w:t>IRD&amp;123</w:t></w:p>&#x41;<c><v>9</v></c>";
+        let mut whole = Vec::new();
+        XmlText::default().feed(xml, &mut whole);
+        for split in 0..xml.len() {
+            let mut out = Vec::new();
+            let mut x = XmlText::default();
+            x.feed(&xml[..split], &mut out);
+            x.feed(&xml[split..], &mut out);
+            assert_eq!(out, whole, "split at {split}");
+        }
     }
 
     #[test]

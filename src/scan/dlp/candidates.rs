@@ -50,6 +50,12 @@ impl Group {
         }
         self.len += 1;
     }
+
+    fn push_slice(&mut self, digits: &[u8]) {
+        let room = MAX_GROUP.saturating_sub(self.len).min(digits.len());
+        self.digits[self.len..self.len + room].copy_from_slice(&digits[..room]);
+        self.len += digits.len();
+    }
 }
 
 /// A token handed to the evaluator.
@@ -159,6 +165,22 @@ impl Tokenizer {
                 self.begin_token(chunk, i, base);
                 i += 1;
                 continue;
+            }
+            if self.state == State::Digits {
+                // The rest of a digit run in one go: digit-dense text (CSV, tables)
+                // spends most of its time here.
+                let rest = &chunk[i..];
+                let n = rest
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                if n > 0 {
+                    if let Some(g) = self.groups.last_mut() {
+                        g.push_slice(&rest[..n]);
+                    }
+                    i += n;
+                    continue;
+                }
             }
             let b = chunk[i];
             if self.step(b, base + i as u64, sink) {

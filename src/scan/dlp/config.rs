@@ -32,7 +32,8 @@ struct DlpFile {
 struct SettingsSpec {
     /// Characters (bytes of UTF-8 text) either side of a hit searched for keywords.
     proximity: usize,
-    /// Recipient domains that are not external (subdomains included).
+    /// Recipient domains that are not external (subdomains included), in addition
+    /// to `[policy] local_domains` of the main configuration.
     local_domains: Vec<String>,
 }
 
@@ -177,15 +178,15 @@ fn one() -> u64 {
     1
 }
 
-/// Rank of a classification level in the default NZ vocabulary (0 = unmarked).
-///
-/// The markings scanner owns the configured vocabulary; until rules can ask it, DLP
-/// compares ranks using this default, which matches the embedded markings rules.
+/// Rank of a classification level in the default NZ vocabulary (0 = unmarked),
+/// the same ranks as the embedded `markings.toml`. The engine passes the configured
+/// markings vocabulary instead (`DlpContext::rank_of`); this is the fallback for
+/// standalone use.
 pub fn level_rank(level: &str) -> Option<u32> {
     let l = level.trim().to_ascii_uppercase().replace('_', " ");
     let rank = match l.as_str() {
         "UNMARKED" | "NONE" => 0,
-        "UNCLASSIFIED" => 1,
+        "UNCLASSIFIED" | "PERSONAL" | "UNOFFICIAL" => 1,
         "IN-CONFIDENCE" | "IN CONFIDENCE" => 2,
         "SENSITIVE" => 3,
         "RESTRICTED" => 4,
@@ -238,6 +239,9 @@ pub struct Compiled {
     pub custom: Vec<Custom>,
     /// Corroborating keywords of every built-in; pattern -> bit mask of built-ins.
     pub keyword_ac: Option<AhoCorasick>,
+    /// The same patterns with overlapping matches, to find a shorter keyword where
+    /// the longest one at a place is not a whole word (`IRD numbers`).
+    pub keyword_ac_all: Option<AhoCorasick>,
     pub keyword_mask: Vec<u8>,
     pub max_keyword: usize,
     /// Which built-ins have keywords at all (others never reach high).
@@ -249,8 +253,26 @@ pub struct Compiled {
     pub rules: Vec<Rule>,
 }
 
+/// What DLP takes from the rest of the configuration.
+pub struct DlpContext<'a> {
+    /// Rank of a classification level name or spelling (the markings vocabulary).
+    pub rank_of: &'a dyn Fn(&str) -> Option<u32>,
+    /// `[policy] local_domains` of the main configuration.
+    pub local_domains: &'a [String],
+}
+
+impl DlpContext<'_> {
+    /// The default NZ vocabulary and no local domains (tests, benches, tools).
+    pub fn standalone() -> DlpContext<'static> {
+        DlpContext {
+            rank_of: &level_rank,
+            local_domains: &[],
+        }
+    }
+}
+
 impl Compiled {
-    pub fn compile(file: &RuleFile) -> Result<Compiled, ConfigErrors> {
+    pub fn compile(file: &RuleFile, ctx: &DlpContext<'_>) -> Result<Compiled, ConfigErrors> {
         let spec: DlpFile = parse_toml(&file.origin, &file.text)?;
         let mut errors = ConfigErrors::default();
         let err = |needle: &str, msg: String| {
@@ -303,12 +325,26 @@ impl Compiled {
             }
         }
         let max_keyword = patterns.iter().map(String::len).max().unwrap_or(0);
-        let keyword_ac = if patterns.is_empty() {
+        let keyword_ac_all = if patterns.is_empty() {
             None
         } else {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| {
+                    errors.push(ConfigError::new(file.origin.clone(), None, e.to_string()))
+                })
+                .ok()
+        };
+        let keyword_ac = if patterns.is_empty() {
+            None
+        } else {
+            // Leftmost-longest (not overlapping) lets aho-corasick use its prefilter;
+            // a keyword hidden inside a longer one at the same place is not needed.
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
                 .build(&patterns)
                 .map_err(|e| {
                     errors.push(ConfigError::new(file.origin.clone(), None, e.to_string()))
@@ -352,7 +388,7 @@ impl Compiled {
             }
             let mut rank = |level: &Option<String>, key: &str| -> Option<u32> {
                 let l = level.as_ref()?;
-                let rank = level_rank(l);
+                let rank = (ctx.rank_of)(l);
                 if rank.is_none() {
                     errors.push(err(
                         &quoted,
@@ -389,6 +425,7 @@ impl Compiled {
             names,
             custom,
             keyword_ac,
+            keyword_ac_all,
             keyword_mask,
             max_keyword,
             has_keywords,
@@ -397,6 +434,7 @@ impl Compiled {
                 .settings
                 .local_domains
                 .iter()
+                .chain(ctx.local_domains)
                 .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                 .collect(),
             attachments: spec.attachments,

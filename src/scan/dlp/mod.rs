@@ -23,7 +23,7 @@ use std::sync::Arc;
 use stream::Stream;
 use tally::Tally;
 
-pub use config::level_rank;
+pub use config::{DlpContext, level_rank};
 
 /// Rule id of the finding for content that cannot be inspected (NZISM 15.2.37).
 pub const UNINSPECTABLE_RULE: &str = "content.uninspectable";
@@ -35,9 +35,17 @@ pub struct DlpScanner {
 }
 
 impl DlpScanner {
+    /// Compiles `dlp.toml` on its own: default classification vocabulary, local
+    /// domains only from the file.
     pub fn compile(file: &RuleFile) -> Result<DlpScanner, ConfigErrors> {
+        DlpScanner::compile_with(file, &DlpContext::standalone())
+    }
+
+    /// Compiles `dlp.toml` with the level ranks and local domains of the rest of
+    /// the configuration.
+    pub fn compile_with(file: &RuleFile, ctx: &DlpContext<'_>) -> Result<DlpScanner, ConfigErrors> {
         Ok(DlpScanner {
-            compiled: Compiled::compile(file)?,
+            compiled: Compiled::compile(file, ctx)?,
         })
     }
 

@@ -133,17 +133,34 @@ impl Stream {
         }
         let scratch_end = scratch_start + self.scratch.len() as u64;
         self.keyword_hits.clear();
-        if let Some(ac) = &c.keyword_ac {
+        if let (Some(ac), Some(all)) = (&c.keyword_ac, &c.keyword_ac_all) {
             let s = &self.scratch;
-            for m in ac.find_overlapping_iter(s) {
+            let word_end = |e: usize| e == s.len() || !s[e].is_ascii_alphanumeric();
+            for m in ac.find_iter(s) {
                 let left_ok = m.start() == 0 || !s[m.start() - 1].is_ascii_alphanumeric();
-                let right_ok = m.end() == s.len() || !s[m.end()].is_ascii_alphanumeric();
-                if left_ok && right_ok {
-                    self.keyword_hits.push((
-                        scratch_start + m.start() as u64,
-                        scratch_start + m.end() as u64,
-                        c.keyword_mask[m.pattern().as_usize()],
-                    ));
+                if !left_ok {
+                    continue;
+                }
+                let at = |start: usize, end: usize, pattern: usize| {
+                    (
+                        scratch_start + start as u64,
+                        scratch_start + end as u64,
+                        c.keyword_mask[pattern],
+                    )
+                };
+                if word_end(m.end()) {
+                    self.keyword_hits
+                        .push(at(m.start(), m.end(), m.pattern().as_usize()));
+                    continue;
+                }
+                // The longest keyword here runs into a word (`IRD numbers`): a
+                // shorter one starting at the same place may still be whole.
+                for short in all.find_overlapping_iter(&s[m.start()..m.end()]) {
+                    let end = m.start() + short.end();
+                    if short.start() == 0 && word_end(end) {
+                        self.keyword_hits
+                            .push(at(m.start(), end, short.pattern().as_usize()));
+                    }
                 }
             }
         }
