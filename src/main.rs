@@ -189,13 +189,17 @@ fn run(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Signal handlers first: a SIGTERM or SIGHUP that arrives as soon as the socket
+        // accepts must find them installed, not kill the process.
+        let shutdown = shutdown_signal()?;
+        let shared = Shared::new(engine);
+        spawn_reloader(Arc::clone(&shared), path.clone())?;
         let listener = milter::bind(&addr, socket_mode).await?;
         if !metrics_listen.is_empty() {
             let metrics_listener = sge_milter::metrics::http::bind(&metrics_listen).await?;
             tracing::info!(listen = %metrics_listen, "metrics endpoint at /metrics");
             tokio::spawn(sge_milter::metrics::http::serve(metrics_listener));
         }
-        let shared = Shared::new(engine);
         let weak = Arc::downgrade(&shared);
         sge_milter::metrics::global().set_cache_source(move || {
             weak.upgrade()
@@ -204,8 +208,6 @@ fn run(
                 .unwrap_or_default()
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
-        spawn_reloader(Arc::clone(&shared), path.clone())?;
-        let shutdown = shutdown_signal()?;
         milter::serve(listener, shared, shutdown).await?;
         if let ListenAddr::Unix(p) = &addr {
             let _ = std::fs::remove_file(p);

@@ -235,7 +235,7 @@ impl AuthFixture {
     pub fn config(&self, name: &str, auth_extra: &str) -> PathBuf {
         let text = format!(
             "[dns]\nnameservers = [\"{}\"]\ntimeout = \"1s\"\nattempts = 1\n\n\
-             [auth]\nauthserv_id = \"{AUTHSERV_ID}\"\nlocal_domains = [\"agency.test\"]\n{auth_extra}\n",
+             [policy]\nlocal_domains = [\"agency.test\"]\n[auth]\nauthserv_id = \"{AUTHSERV_ID}\"\n{auth_extra}\n",
             self.dns_addr()
         );
         let path = self.dir.path().join(name);

@@ -108,7 +108,7 @@ impl AuthEngine {
         Ok(Some(AuthEngine {
             dns,
             spf_cache: SpfCache::new(cfg.spf_cache_entries, cfg.spf_cache_ttl.duration()),
-            enforcement: Enforcement::new(cfg, &cfg.local_domains),
+            enforcement: Enforcement::new(cfg, &loaded.config.policy.local_domains),
             signer,
             authserv_id,
             sign_failure_action: cfg.sign_failure_action,

@@ -62,10 +62,8 @@ pub struct AuthConfig {
     /// ARC sealers (`d=` of the last ARC-Seal) trusted to vouch for a message whose
     /// DMARC fails because a mailing list or forwarder changed it.
     pub trusted_arc_sealers: Vec<String>,
-    /// Inbound mail whose From or envelope domain is one of these and that does not
-    /// authenticate (NZISM 15.2.37: spoofed internal mail from outside).
-    /// Until `[policy] local_domains` exists, this list also names the domains signed.
-    pub local_domains: Vec<String>,
+    /// Inbound mail whose From or envelope domain is one of `[policy] local_domains`
+    /// and that does not authenticate (NZISM 15.2.37: spoofed internal mail from outside).
     pub local_domain_spoof_action: Action,
     /// An outbound message that cannot be signed (no key for its From domain is not
     /// an error; a signing failure or a message too large to keep is).
@@ -93,7 +91,6 @@ impl Default for AuthConfig {
             dns_error_action: Action::Tempfail,
             permerror_action: Action::Tag,
             trusted_arc_sealers: Vec::new(),
-            local_domains: Vec::new(),
             local_domain_spoof_action: Action::Reject,
             sign_failure_action: Action::Tempfail,
             sign_headers: DEFAULT_SIGN_HEADERS.iter().map(|s| s.to_string()).collect(),

@@ -175,7 +175,12 @@ async fn hickory_lookup(
     let Ok(query) = Name::from_labels(name.split('.').map(str::as_bytes)) else {
         return Err(DnsFailure::TempError);
     };
-    match auth.resolver().lookup(query, record_type).await {
+    let started = std::time::Instant::now();
+    let result = auth.resolver().lookup(query, record_type).await;
+    // Only a failure to get an answer counts as an error; NXDOMAIN/NODATA are answers.
+    let failed = matches!(&result, Err(e) if classify(e) == DnsFailure::TempError);
+    crate::metrics::global().dns_lookup(started.elapsed(), failed);
+    match result {
         Ok(lookup) => Ok(lookup
             .answers()
             .iter()

@@ -345,6 +345,9 @@ impl MarkingState {
             return;
         }
         let vocab = &self.scanner.vocab;
+        if !vocab.may_be_banner(&text) {
+            return;
+        }
         let p = vocab.parse(&text, false);
         if !p.is_marking() {
             return;

@@ -43,6 +43,9 @@ pub struct Vocabulary {
     nzeo_name: String,
     /// Longest phrase first, so `TOP SECRET` wins over `SECRET`.
     phrases: Vec<Phrase>,
+    /// No vocabulary word holds a lower-case letter: a case-sensitive line that
+    /// holds one cannot be a complete marking (the banner fast path).
+    all_upper: bool,
 }
 
 /// What one marking expression contained.
@@ -170,7 +173,12 @@ impl Vocabulary {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let all_upper = phrases
+            .iter()
+            .flat_map(|p| &p.words)
+            .all(|w| !w.bytes().any(|b| b.is_ascii_lowercase()));
         Ok(Vocabulary {
+            all_upper,
             levels,
             endorsements: spec.endorsements.to_vec(),
             nzeo_name: spec.nzeo.first().cloned().unwrap_or_else(|| "NZEO".into()),
@@ -212,6 +220,12 @@ impl Vocabulary {
     /// This is the public lookup for other scanners (DLP thresholds).
     pub fn rank_of(&self, name: &str) -> Option<u32> {
         self.find_level(name).map(|i| self.levels[i].rank)
+    }
+
+    /// Cheap pre-check for case-sensitive (banner) matching: `false` when `text` cannot
+    /// be a complete marking, so prose lines skip the parser.
+    pub fn may_be_banner(&self, text: &str) -> bool {
+        !(self.all_upper && text.bytes().any(|b| b.is_ascii_lowercase()))
     }
 
     /// Parses one marking expression. `fold`: compare words ignoring ASCII case.
@@ -428,6 +442,14 @@ pub(crate) mod tests {
         assert!(!v.parse("trade secret", false).is_marking());
         assert!(!v.parse("Secret", false).is_marking());
         assert!(v.parse("SECRET", false).is_marking());
+    }
+
+    #[test]
+    fn banner_precheck_skips_prose_only() {
+        let v = nz();
+        assert!(!v.may_be_banner("Regards, Alice"));
+        assert!(v.may_be_banner("*** BUDGET: SENSITIVE ***"));
+        assert!(v.may_be_banner("SECRET//REL TO NZL, AUS"));
     }
 
     #[test]
