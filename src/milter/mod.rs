@@ -2,11 +2,13 @@
 //! configuration reload.
 
 pub mod callbacks;
+mod quickack;
 pub mod session;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
 use indymilter::{EitherListener, EitherStream, Listener};
+use quickack::QuickAckStream;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
 
 /// State shared by every connection.
 pub struct Shared {
@@ -140,9 +142,9 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
     })
 }
 
-/// The listening socket, with `TCP_NODELAY` on every accepted TCP connection (a
-/// header edit followed by the verdict otherwise waits on the MTA's delayed ACK), and
-/// a stop signal that closes the socket while connections in flight carry on.
+/// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
+/// connection (small writes in either direction otherwise wait on a delayed ACK: see
+/// `quickack.rs`), and a stop signal that closes the socket while connections in flight carry on.
 pub struct MilterListener {
     inner: Option<EitherListener<TcpListener, UnixListener>>,
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -164,7 +166,7 @@ impl MilterListener {
 }
 
 impl Listener for MilterListener {
-    type Io = EitherStream<TcpStream, UnixStream>;
+    type Io = EitherStream<QuickAckStream, UnixStream>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         if let Some(stop) = &mut self.stop
@@ -179,12 +181,11 @@ impl Listener for MilterListener {
         };
         match inner.poll_accept(cx) {
             Poll::Ready(Ok(EitherStream::Tcp(s))) => {
-                if let Err(e) = s.set_nodelay(true) {
-                    tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-                }
-                Poll::Ready(Ok(EitherStream::Tcp(s)))
+                Poll::Ready(Ok(EitherStream::Tcp(QuickAckStream::new(s))))
             }
-            other => other,
+            Poll::Ready(Ok(EitherStream::Unix(s))) => Poll::Ready(Ok(EitherStream::Unix(s))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
