@@ -6,7 +6,7 @@ use super::session::Session;
 use crate::envelope::strip_brackets;
 use crate::metrics::{error_kind, global as metrics};
 use crate::pipeline::report_decision;
-use crate::policy::{Action, Decision, HeaderEdit};
+use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
     ProtoOpts, SetErrorReply, SocketInfo, Status,
@@ -165,10 +165,16 @@ async fn data(cx: &mut Context<Session>) -> Status {
 }
 
 async fn header(cx: &mut Context<Session>, name: CString, value: CString) -> Status {
-    if let Some(scan) = cx.data.as_mut().and_then(Session::scan) {
-        scan.header(&lossy(&name), value.as_bytes());
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    let Some(scan) = session.scan() else {
+        return Status::Continue;
+    };
+    match guarded(|| scan.header(&lossy(&name), value.as_bytes())) {
+        Some(()) => Status::Continue,
+        None => internal_error(session, &mut cx.reply),
     }
-    Status::Continue
 }
 
 async fn eoh(cx: &mut Context<Session>) -> Status {
@@ -182,7 +188,10 @@ async fn eoh(cx: &mut Context<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let Some(decision) = scan.end_of_headers() else {
+    let Some(early) = guarded(|| scan.end_of_headers()) else {
+        return internal_error(session, &mut cx.reply);
+    };
+    let Some(decision) = early else {
         return Status::Continue;
     };
     scan.report(&decision);
@@ -192,13 +201,57 @@ async fn eoh(cx: &mut Context<Session>) -> Status {
 }
 
 async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
-    match cx.data.as_mut().and_then(Session::scan) {
-        Some(scan) => {
-            scan.body(&chunk);
-            Status::Continue
-        }
-        // Decided early: nothing more to read.
-        None => Status::Continue,
+    let Some(session) = cx.data.as_mut() else {
+        return Status::Continue;
+    };
+    // Decided early: nothing more to read.
+    let Some(scan) = session.scan() else {
+        return Status::Continue;
+    };
+    match guarded(|| scan.body(&chunk)) {
+        Some(()) => Status::Continue,
+        None => internal_error(session, &mut cx.reply),
+    }
+}
+
+/// Runs one synchronous pipeline step. A panic there is a bug in sge-milter, never
+/// the sender's fault: it must not drop the connection with other messages on it, so
+/// it becomes the configured internal-error decision for this message only.
+fn guarded<T>(step: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).ok()
+}
+
+/// Answers a message whose processing failed with `[limits] internal_error_action`
+/// (tempfail by default: fail closed, the MTA retries). Quarantine cannot be asked
+/// for before end of message, so it tempfails; accept and tag let the message through
+/// unchecked (fail open) when an admin chose that.
+fn internal_error(session: &mut Session, reply: &mut indymilter::SmtpReply) -> Status {
+    let action = session.engine.loaded.config.limits.internal_error_action;
+    let finding = Finding::new(
+        "internal.error",
+        FindingKind::Internal,
+        action,
+        "temporary internal error while checking the message",
+    )
+    .with_reply_code(451, "4.3.0");
+    let decision = Decision::from_findings(vec![finding]);
+    tracing::error!(action = %action, "internal error (panic) while processing a message; see the panic message above");
+    if let Some(scan) = session.scan() {
+        scan.report(&decision);
+    }
+    session.mark_decided();
+    set_reply(reply, &decision);
+    early_status(action)
+}
+
+/// The milter status for an action decided before end of message, when neither
+/// header changes nor quarantine can be requested yet.
+fn early_status(action: Action) -> Status {
+    match action {
+        Action::Accept | Action::Tag => Status::Accept,
+        Action::Quarantine | Action::Tempfail => Status::Tempfail,
+        Action::Discard => Status::Discard,
+        Action::Reject => Status::Reject,
     }
 }
 
@@ -337,4 +390,27 @@ async fn abort(cx: &mut Context<Session>) -> Status {
 async fn close(cx: &mut Context<Session>) -> Status {
     cx.data = None;
     Status::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_step_is_contained() {
+        assert_eq!(guarded(|| 7), Some(7));
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let caught = guarded(|| -> u8 { panic!("scanner bug") });
+        std::panic::set_hook(prev);
+        assert_eq!(caught, None);
+    }
+
+    #[test]
+    fn early_decisions_map_to_statuses_the_mta_can_act_on() {
+        assert!(matches!(early_status(Action::Tempfail), Status::Tempfail));
+        assert!(matches!(early_status(Action::Quarantine), Status::Tempfail));
+        assert!(matches!(early_status(Action::Tag), Status::Accept));
+        assert!(matches!(early_status(Action::Reject), Status::Reject));
+    }
 }
