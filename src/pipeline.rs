@@ -239,10 +239,6 @@ impl MessageScan {
         self.env.queue_id = Some(id);
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
     pub fn raw(&self) -> &RawMessage {
         &self.raw
     }

@@ -5,7 +5,6 @@
 mod auth_fixture;
 
 use auth_fixture::*;
-use std::process::{Command, Stdio};
 
 fn spf_of(r: &serde_json::Value) -> &str {
     r["auth"]["spf"]["result"].as_str().unwrap_or("?")
@@ -377,7 +376,7 @@ fn outbound_signatures_verify_with_dkimpy() {
     let crlf = String::from_utf8(msg).unwrap().replace('\n', "\r\n");
     out.extend_from_slice(crlf.as_bytes());
     assert!(
-        dkimpy_verifies(&f, &out),
+        f.dkimpy_verifies(&out),
         "dkimpy rejected:\n{}",
         String::from_utf8_lossy(&out)
     );
@@ -385,7 +384,7 @@ fn outbound_signatures_verify_with_dkimpy() {
     let bad = String::from_utf8(out)
         .unwrap()
         .replace("body line", "body lime");
-    assert!(!dkimpy_verifies(&f, bad.as_bytes()));
+    assert!(!f.dkimpy_verifies(bad.as_bytes()));
 
     // A refused message is never signed.
     let r = f.scan(
@@ -430,26 +429,4 @@ fn outbound_signatures_verify_with_dkimpy() {
         r["auth"]["signed"].is_null() || r["auth"]["signed"] == serde_json::json!([]),
         "{r}"
     );
-}
-
-fn dkimpy_verifies(f: &AuthFixture, msg: &[u8]) -> bool {
-    use std::io::Write;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/dkimverify.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg("127.0.0.1")
-        .arg(f.knot.port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 with dkimpy, dnspython, pynacl");
-    child.stdin.take().unwrap().write_all(msg).unwrap();
-    let out = child.wait_with_output().unwrap();
-    eprintln!(
-        "dkimverify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success()
 }

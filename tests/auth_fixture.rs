@@ -366,3 +366,34 @@ pub fn has_finding(r: &serde_json::Value, rule: &str) -> bool {
         .as_array()
         .is_some_and(|f| f.iter().any(|f| f["rule"] == rule))
 }
+
+impl AuthFixture {
+    /// Verifies every DKIM signature of `msg` with dkimpy (an independent
+    /// implementation) against this fixture's DNS server.
+    pub fn dkimpy_verifies(&self, msg: &[u8]) -> bool {
+        use std::io::Write;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/dkimverify.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("127.0.0.1")
+            .arg(self.knot.port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 with dkimpy, dnspython, pynacl");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(msg)
+            .expect("write message to dkimverify");
+        let out = child.wait_with_output().expect("dkimverify exits");
+        eprintln!(
+            "dkimverify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.status.success()
+    }
+}

@@ -41,24 +41,6 @@ fn subject_is(raw: &[u8], s: &str) -> bool {
     headers(raw).iter().any(|h| h == &format!("Subject: {s}"))
 }
 
-fn dkimpy(f: &AuthFixture, raw: &[u8]) -> bool {
-    use std::io::Write;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/dkimverify.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg("127.0.0.1")
-        .arg(f.knot.port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 with dkimpy");
-    child.stdin.take().unwrap().write_all(raw).unwrap();
-    let out = child.wait_with_output().unwrap();
-    eprintln!("dkimverify: {}", String::from_utf8_lossy(&out.stdout));
-    out.status.success()
-}
-
 fn dkimpy_sign(f: &AuthFixture, raw: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/dkimsign.py");
@@ -151,7 +133,7 @@ fn signed_outbound_verifies_and_inbound_is_authenticated() {
         .count();
     assert_eq!(sigs, 2, "{}", String::from_utf8_lossy(outbound));
     assert!(
-        dkimpy(&f, outbound),
+        f.dkimpy_verifies(outbound),
         "dkimpy rejected:\n{}",
         String::from_utf8_lossy(outbound)
     );

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{MilterProcess, Postfix, PostfixOptions, WAIT};
+use common::{MilterProcess, Postfix, PostfixOptions, WAIT, header_value};
 
 /// Plain smtpd port = inbound; the ORIGINATING submission port = outbound.
 // Markings alone: authentication (which would refuse unauthenticated mail claiming
@@ -37,15 +37,6 @@ fn message(subject: &str, extra_headers: &str) -> Vec<u8> {
         subject.len()
     )
     .into_bytes()
-}
-
-fn header_value(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    head.split("\r\n")
-        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-        .map(|l| l[prefix.len()..].trim().to_string())
 }
 
 fn start() -> (MilterProcess, Postfix) {

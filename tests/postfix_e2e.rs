@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MilterProcess, Postfix, PostfixOptions, WAIT};
+use common::{MilterProcess, Postfix, PostfixOptions, WAIT, header_value};
 
 const REJECT: &str = "SGE-MILTER-TEST-REJECT-4F1C9";
 const QUARANTINE: &str = "SGE-MILTER-TEST-QUARANTINE-8B27D";
@@ -26,15 +26,6 @@ fn message(subject: &str, body: &str) -> Vec<u8> {
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
-}
-
-fn header_value(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    head.split("\r\n")
-        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-        .map(|l| l[prefix.len()..].trim().to_string())
 }
 
 fn with_subject<'a>(msgs: &'a [Vec<u8>], subject: &str) -> Option<&'a Vec<u8>> {

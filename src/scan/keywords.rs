@@ -174,10 +174,6 @@ impl KeywordScanner {
         }
         errors.into_result(KeywordScanner { rules, automata })
     }
-
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
-    }
 }
 
 impl Scanner for Arc<KeywordScanner> {

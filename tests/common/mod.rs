@@ -103,3 +103,14 @@ pub fn send_signal(pid: u32, sig: &str) {
         .expect("run kill");
     assert!(status.success(), "kill -s {sig} {pid} failed");
 }
+
+/// The unfolded-line value of the first header `name` (case-insensitive) of a raw
+/// CRLF message, trimmed.
+pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    head.split("\r\n")
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_string())
+}

@@ -49,10 +49,6 @@ impl DlpScanner {
         })
     }
 
-    pub fn rule_count(&self) -> usize {
-        self.compiled.rules.len()
-    }
-
     fn uninspectable_action(&self, d: Direction) -> Action {
         match d {
             Direction::Inbound => self.compiled.uninspectable.inbound,
