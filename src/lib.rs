@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod envelope;
+pub mod extract;
 pub mod message;
 pub mod metrics;
 pub mod milter;

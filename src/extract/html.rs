@@ -1,0 +1,1 @@
+//! HTML text extraction (to be written).

@@ -1,0 +1,1 @@
+//! OLE text extraction (to be written).

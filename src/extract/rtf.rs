@@ -1,0 +1,1 @@
+//! RTF text extraction (to be written).
