@@ -37,8 +37,8 @@ fn prose(len: usize) -> String {
     while s.len() < len {
         s.push_str(WORDS[(i * 7 + i / 13) % WORDS.len()]);
         i += 1;
-        s.push(if i % 15 == 0 { '\n' } else { ' ' });
-        if i % 100 == 0 {
+        s.push(if i.is_multiple_of(15) { '\n' } else { ' ' });
+        if i.is_multiple_of(100) {
             s.push_str("IRD number 136-410-132\n");
         }
     }
