@@ -2,6 +2,7 @@
 //! compiled into the binary. Loading validates everything and reports errors with
 //! file and line; it never touches the network.
 
+pub mod content;
 mod error;
 mod units;
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub policy: crate::policy::routes::PolicyConfig,
     #[serde(default)]
     pub routes: crate::policy::routes::RoutesConfig,
+    #[serde(default)]
+    pub content: content::ContentConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,8 +109,9 @@ pub struct LimitsConfig {
     pub max_mime_parts: u32,
     pub max_header_line: ByteSize,
     /// What to do with structurally broken MIME (unterminated multipart, bad base64,
-    /// nesting over the limit). Content is still scanned as far as it can be.
-    pub malformed_mime_action: Action,
+    /// nesting over the limit), per direction (one action = both). Content is still
+    /// scanned as far as it can be.
+    pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
 }
@@ -120,7 +124,10 @@ impl Default for LimitsConfig {
             max_mime_depth: 20,
             max_mime_parts: 1000,
             max_header_line: ByteSize(64 * 1024),
-            malformed_mime_action: Action::Tag,
+            malformed_mime_action: content::PerDirection {
+                inbound: Action::Tag,
+                outbound: Action::Quarantine,
+            },
             internal_error_action: Action::Tempfail,
         }
     }
