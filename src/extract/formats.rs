@@ -42,12 +42,33 @@ fn dispatch(
             Err(Uninspectable::EncryptedOffice)
         }
         Kind::Ole => Err(Uninspectable::Unsupported("legacy Office (OLE2)")),
-        // RTF keeps its text literally between control words: read raw until the
-        // RTF extractor lands.
+        // RTF keeps its text literally between control words: until the RTF
+        // extractor lands, control words become spaces and the rest is read.
         Kind::Rtf => {
-            out(&String::from_utf8_lossy(data));
+            out(&rtf_words_to_spaces(&String::from_utf8_lossy(data)));
             Ok(())
         }
         _ => Err(Uninspectable::Unsupported("document")),
     }
+}
+
+/// `\\word123 ` control words and group braces replaced by a space (interim).
+fn rtf_words_to_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(char::is_ascii_alphabetic) => {
+                while chars
+                    .next_if(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .is_some()
+                {}
+                chars.next_if_eq(&' ');
+                out.push(' ');
+            }
+            '{' | '}' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
 }

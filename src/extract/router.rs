@@ -42,7 +42,7 @@ struct Part {
 enum Route {
     /// The first bytes, until there are enough to type the content.
     Sniff(Vec<u8>),
-    Text(TextRoute),
+    Text(Box<TextRoute>),
     /// A container held whole until the part ends; `over` once past `max_buffer`.
     Buffer {
         kind: Kind,
@@ -179,12 +179,12 @@ impl Router {
             .section
             .is_raw()
             .then(|| EncodedRuns::new(self.cfg.max_buffer.0));
-        Route::Text(TextRoute {
+        Route::Text(Box::new(TextRoute {
             shown,
             decoder: TextDecoder::new(&choice),
             buf: String::new(),
             runs,
-        })
+        }))
     }
 
     fn bytes(&mut self, data: &[u8], out: &mut dyn ContentSink) {
