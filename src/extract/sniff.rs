@@ -104,7 +104,13 @@ fn magic(head: &[u8]) -> Option<Kind> {
 
 /// A media magic followed by text is text wearing a media prefix (a CSV after
 /// `GIF89a`): it is read, not skipped. Real media is binary right after its header.
+/// Short archive magics (`BZh`) at the start of text are text too.
 fn media_or_text(head: &[u8], kind: Kind) -> Kind {
+    if let Kind::Archive(_) = kind
+        && let Some((encoding, bom)) = text_encoding(head)
+    {
+        return Kind::Text { encoding, bom };
+    }
     if !matches!(kind, Kind::Media(_)) || head.len() < 64 {
         return kind;
     }
@@ -222,6 +228,7 @@ mod tests {
         let mut fake = b"GIF89a".to_vec();
         fake.extend_from_slice(&b"IRD number 49091850\n".repeat(10));
         assert_eq!(sniff(&fake), text(UTF_8, 0));
+        assert_eq!(sniff(b"BZh is not bzip2 here"), text(UTF_8, 0));
     }
 
     #[test]
