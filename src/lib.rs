@@ -8,6 +8,8 @@ pub mod auth;
 pub mod config;
 pub mod envelope;
 pub mod extract;
+#[doc(hidden)]
+pub mod fault;
 pub mod message;
 pub mod metrics;
 pub mod milter;
