@@ -397,6 +397,7 @@ impl MessageScan {
                 Action::Accept | Action::Tag | Action::Quarantine
             )
         {
+            crate::fault::panic_point("sign", self.env.mail_from.as_deref());
             let outcome = auth.sign(self.raw.bytes());
             if outcome.findings.is_empty() {
                 auth_edits.extend(outcome.header_edits);

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
@@ -140,6 +141,11 @@ impl Metrics {
                 "Milter connections currently open.",
             ))
             .expect("static gauge options are valid"),
+            connections_max: IntGauge::with_opts(opts(
+                "connections_max",
+                "The configured [milter] max_connections: connections beyond it wait to be accepted.",
+            ))
+            .expect("static gauge options are valid"),
             cache_requests: counter_vec(
                 "cache_requests_total",
                 "Resolver cache look-ups, by cache and outcome (hit, miss).",
@@ -216,6 +222,7 @@ impl Metrics {
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
@@ -285,6 +292,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",
