@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod scan;
 pub mod spf;
+pub mod tls_policy;

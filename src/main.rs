@@ -195,6 +195,7 @@ fn run(
         let shared = Shared::new(engine);
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let listener = milter::bind(&addr, socket_mode).await?;
+        start_connectors(&shared, path.as_deref()).await?;
         if !metrics_listen.is_empty() {
             let metrics_listener = sge_milter::metrics::http::bind(&metrics_listen).await?;
             tracing::info!(listen = %metrics_listen, "metrics endpoint at /metrics");
@@ -216,6 +217,23 @@ fn run(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS policy socketmap and the posture monitor, each only when configured.
+async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) -> Result<()> {
+    let engine = shared.engine();
+    let cfg = &engine.loaded.config;
+    let base_dir = path
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new(""));
+    if !cfg.tls_policy.listen.is_empty() {
+        let s = Arc::clone(shared);
+        let addr = sge_milter::tls_policy::start(cfg, base_dir, Box::new(move || s.engine()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(listen = %addr, "TLS policy socketmap for Postfix smtp_tls_policy_maps");
+    }
+    Ok(())
 }
 
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {

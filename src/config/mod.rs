@@ -3,9 +3,13 @@
 //! file and line; it never touches the network.
 
 mod error;
+mod posture;
+mod tls_policy;
 mod units;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
 use crate::policy::Action;
@@ -46,6 +50,10 @@ pub struct Config {
     pub policy: crate::policy::routes::PolicyConfig,
     #[serde(default)]
     pub routes: crate::policy::routes::RoutesConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

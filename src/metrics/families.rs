@@ -51,10 +51,12 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
     pub(super) caches: super::caches::CacheSource,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
+pub(super) fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NAMESPACE)
 }
 
@@ -65,7 +67,7 @@ fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(o).expect("static histogram options are valid")
 }
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(opts(name, help), labels).expect("static counter options are valid")
 }
 
@@ -170,6 +172,7 @@ impl Metrics {
                 "Always 1; the version label tells which sge-milter is running.",
                 &["version"],
             ),
+            connectors: super::connectors::ConnectorMetrics::new(),
             caches: Default::default(),
         };
         m.build_info
@@ -229,6 +232,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.

@@ -171,6 +171,11 @@ impl RoutePolicy {
         &self.system
     }
 
+    /// The ceiling of a domain listed nowhere (the Internet).
+    pub fn default_ceiling(&self) -> &Ceiling {
+        &self.default
+    }
+
     pub fn is_local(&self, domain: &str) -> bool {
         self.local.iter().any(|l| in_domain(domain, l))
     }
