@@ -14,6 +14,7 @@ pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod posture;
 pub mod scan;
 pub mod spf;
 pub mod tls_policy;
