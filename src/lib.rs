@@ -17,6 +17,8 @@ pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod posture;
 pub mod report;
 pub mod scan;
 pub mod spf_eval;
+pub mod tls_policy;

@@ -75,6 +75,9 @@ impl Engine {
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
+        for e in crate::tls_policy::validate(&loaded) {
+            errors.push(e);
+        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()

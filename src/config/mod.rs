@@ -11,10 +11,14 @@ pub mod auth;
 pub mod content;
 mod error;
 pub mod policy;
+mod posture;
+mod tls_policy;
 mod units;
 
 pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
 use serde::Deserialize;
@@ -56,6 +60,10 @@ pub struct Config {
     pub routes: policy::RoutesConfig,
     #[serde(default)]
     pub content: content::ContentConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -53,10 +53,12 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
-    caches: CacheSource,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
+    pub(super) caches: CacheSource,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
+pub(super) fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NAMESPACE)
 }
 
@@ -67,7 +69,7 @@ fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(o).expect("static histogram options are valid")
 }
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(opts(name, help), labels).expect("static counter options are valid")
 }
 
@@ -177,6 +179,7 @@ impl Metrics {
                 "Always 1; the version label tells which sge-milter is running.",
                 &["version"],
             ),
+            connectors: super::connectors::ConnectorMetrics::new(),
             caches: Default::default(),
         };
         m.build_info
@@ -237,6 +240,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.

@@ -7,6 +7,7 @@
 //! message ids never become label values.
 
 mod caches;
+pub mod connectors;
 mod families;
 pub mod http;
 mod record;
