@@ -2,6 +2,7 @@
 //! compiled into the binary. Loading validates everything and reports errors with
 //! file and line; it never touches the network.
 
+pub mod dmarc_reports;
 mod error;
 mod units;
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub policy: crate::policy::routes::PolicyConfig,
     #[serde(default)]
     pub routes: crate::policy::routes::RoutesConfig,
+    #[serde(default)]
+    pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -36,8 +36,10 @@ pub mod error_kind {
     pub const DNS: &str = "dns";
     /// The `/metrics` endpoint failed to serve a connection.
     pub const METRICS_HTTP: &str = "metrics_http";
+    /// An ingested DMARC aggregate report could not be read.
+    pub const DMARC_REPORT: &str = "dmarc_report";
 
-    pub const ALL: [&str; 4] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP];
+    pub const ALL: [&str; 5] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP, DMARC_REPORT];
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):
