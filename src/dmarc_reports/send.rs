@@ -155,33 +155,32 @@ impl Sender<'_> {
             extra_contact_info: self.cfg.extra_contact_info.clone(),
         };
         let report = report::build(&identity, &id, range, published, rows);
+        let mut mail = Vec::new();
+        report.write_rfc5322(
+            &submitter,
+            (self.cfg.org_name.as_str(), self.cfg.email.as_str()),
+            [dest].into_iter(),
+            &mut mail,
+        )?;
+        if max_size > 0 && mail.len() > max_size {
+            return Ok(Delivery::Skipped(format!(
+                "report of {} bytes is over the destination's !size limit of {max_size}",
+                mail.len()
+            )));
+        }
         match &self.output {
             Output::Directory(dir) => {
                 let name = format!("{dest}!{}", report::file_name(&submitter, domain, range));
                 let path = dir.join(name.replace('/', "_"));
                 std::fs::write(&path, report::gzip_xml(&report)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                Ok(Delivery::Sent)
             }
             Output::Mta(transport) => {
-                let mut mail = Vec::new();
-                report.write_rfc5322(
-                    &submitter,
-                    (self.cfg.org_name.as_str(), self.cfg.email.as_str()),
-                    [dest].into_iter(),
-                    &mut mail,
-                )?;
-                if max_size > 0 && mail.len() > max_size {
-                    return Ok(Delivery::Skipped(format!(
-                        "report of {} bytes is over the destination's !size limit of {max_size}",
-                        mail.len()
-                    )));
-                }
                 transport.send(&self.cfg.email, dest, &mail)?;
                 tracing::info!(domain, dest, report_id = %id, rows = rows.len(), "DMARC report sent");
-                Ok(Delivery::Sent)
             }
         }
+        Ok(Delivery::Sent)
     }
 }
 
