@@ -6,8 +6,8 @@
 //! one transaction with `synchronous = FULL`, so a committed flush survives a
 //! crash or power loss; a SIGKILL loses only what was still in memory.
 
-use super::{IngestedRow, Store, lock_token};
-use crate::dmarc_reports::record::{DmarcRecord, Pending, Published};
+use super::{IngestedRow, PeriodRows, Store, lock_token};
+use crate::dmarc_reports::record::Pending;
 use crate::dmarc_reports::unix_now;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -94,11 +94,7 @@ impl Store for FileStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn load(
-        &self,
-        period: u64,
-        domain: &str,
-    ) -> Result<(Vec<(DmarcRecord, u64)>, Option<Published>)> {
+    fn load(&self, period: u64, domain: &str) -> Result<PeriodRows> {
         let conn = self.conn();
         let mut q = conn
             .prepare_cached("SELECT record, count FROM rows WHERE period = ?1 AND domain = ?2")?;

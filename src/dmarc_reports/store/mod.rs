@@ -30,6 +30,9 @@ pub struct IngestedRow {
     pub org: String,
 }
 
+/// A period's rows for one domain with their counts, and the policy last seen.
+pub type PeriodRows = (Vec<(DmarcRecord, u64)>, Option<Published>);
+
 /// What both stores do. Calls block: run them off the async runtime.
 pub trait Store: Send + Sync {
     /// Adds a flush's counts (atomically: all or nothing).
@@ -37,11 +40,7 @@ pub trait Store: Send + Sync {
     /// (period, domain) pairs holding counts for periods starting before `before`.
     fn due(&self, before: u64) -> Result<Vec<(u64, String)>>;
     /// A period's rows for one domain, and the policy last seen.
-    fn load(
-        &self,
-        period: u64,
-        domain: &str,
-    ) -> Result<(Vec<(DmarcRecord, u64)>, Option<Published>)>;
+    fn load(&self, period: u64, domain: &str) -> Result<PeriodRows>;
     fn is_sent(&self, period: u64, domain: &str, dest: &str) -> Result<bool>;
     /// Records that the MTA accepted the report (or that it can never be sent).
     fn mark_sent(&self, period: u64, domain: &str, dest: &str) -> Result<()>;

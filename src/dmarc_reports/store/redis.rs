@@ -5,8 +5,8 @@
 //! script, and sent markers are sets, so whichever gateway sends a period skips
 //! what another already sent.
 
-use super::{IngestedRow, Store, lock_token};
-use crate::dmarc_reports::record::{DmarcRecord, Pending, Published};
+use super::{IngestedRow, PeriodRows, Store, lock_token};
+use crate::dmarc_reports::record::Pending;
 use anyhow::{Context, Result};
 use redis::{Client, Commands, Connection};
 use std::collections::HashMap;
@@ -87,11 +87,7 @@ impl Store for RedisStore {
         Ok(out)
     }
 
-    fn load(
-        &self,
-        period: u64,
-        domain: &str,
-    ) -> Result<(Vec<(DmarcRecord, u64)>, Option<Published>)> {
+    fn load(&self, period: u64, domain: &str) -> Result<PeriodRows> {
         let mut conn = self.conn()?;
         let rows: HashMap<String, u64> = conn.hgetall(rows_key(period, domain))?;
         let mut out = Vec::with_capacity(rows.len());
