@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod dmarc_reports;
+pub mod domain;
 pub mod envelope;
 pub mod extract;
 pub mod message;
@@ -15,5 +16,6 @@ pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod scan;
-pub mod spf;
+pub mod spf_eval;

@@ -2,7 +2,7 @@
 //! `[dmarc_reports]` counts (pure: no I/O, no locks).
 
 use super::inbound::InboundResults;
-use super::spf::{SpfIdentity, SpfVerdict};
+use super::spf_check::{SpfIdentity, SpfVerdict};
 use crate::dmarc_reports::record::{
     Disposition, DkimAuth, DmarcRecord, Observation, Published, Reason, SpfAuth,
 };

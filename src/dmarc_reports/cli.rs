@@ -6,6 +6,7 @@ use super::transport::Transport;
 use super::{ingest, summary, unix_now};
 use crate::auth::dns::Dns;
 use crate::config::Config;
+use crate::domain::DomainSet;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -53,9 +54,10 @@ pub fn send(config: &Config, out: Option<PathBuf>, now: Option<u64>) -> Result<b
 /// Reads report files; returns false if any could not be read.
 pub fn ingest(config: &Config, files: &[PathBuf]) -> Result<bool> {
     let store = open_store(&config.dmarc_reports)?;
+    let local = DomainSet::from_names(&config.policy.local_domains);
     let mut ok = true;
     for file in files {
-        match ingest_file(file, store.as_ref(), &config.policy.local_domains) {
+        match ingest_file(file, store.as_ref(), &local) {
             Ok(r) => println!(
                 "{}: report from {} about {}: {} messages{}",
                 file.display(),
@@ -82,7 +84,7 @@ pub fn ingest(config: &Config, files: &[PathBuf]) -> Result<bool> {
 fn ingest_file(
     file: &Path,
     store: &dyn super::store::Store,
-    local: &[String],
+    local: &DomainSet,
 ) -> Result<ingest::Ingested> {
     let meta =
         std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;

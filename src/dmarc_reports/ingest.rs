@@ -5,7 +5,7 @@
 //! and counted by the caller), never a panic.
 
 use super::store::{IngestedRow, Store};
-use crate::policy::routes::in_domain;
+use crate::domain::DomainSet;
 use anyhow::{Context, Result, anyhow, bail};
 use mail_auth::report::{ActionDisposition, DmarcResult, Report};
 use std::io::Read;
@@ -115,11 +115,10 @@ pub fn report_key(report: &Report) -> String {
 
 /// The `domain` label: the configured local domain the report is about, else
 /// `other`, so a report about anything else cannot add label values.
-pub fn domain_label<'a>(domain: &str, local_domains: &'a [String]) -> &'a str {
+pub fn domain_label<'a>(domain: &str, local_domains: &'a DomainSet) -> &'a str {
     local_domains
-        .iter()
-        .find(|l| in_domain(domain, l.trim_end_matches('.')))
-        .map_or("other", String::as_str)
+        .longest_match(domain)
+        .map_or("other", |(d, _)| d)
 }
 
 /// What ingesting one report did.
@@ -133,7 +132,7 @@ pub struct Ingested {
 }
 
 /// Parses, keeps (when new) and counts one report.
-pub fn ingest(bytes: &[u8], store: &dyn Store, local_domains: &[String]) -> Result<Ingested> {
+pub fn ingest(bytes: &[u8], store: &dyn Store, local_domains: &DomainSet) -> Result<Ingested> {
     let report = parse(bytes)?;
     let rows = rows(&report);
     let new = store.add_ingested(&report_key(&report), &rows)?;
@@ -148,7 +147,7 @@ pub fn ingest(bytes: &[u8], store: &dyn Store, local_domains: &[String]) -> Resu
     })
 }
 
-fn count(rows: &[(IngestedRow, u64)], local_domains: &[String]) {
+fn count(rows: &[(IngestedRow, u64)], local_domains: &DomainSet) {
     let metrics = crate::metrics::global();
     for (row, n) in rows {
         let domain = domain_label(&row.domain, local_domains);
@@ -171,7 +170,7 @@ mod tests {
 
     #[test]
     fn labels_are_bounded() {
-        let local = vec!["agency.govt.nz".to_string()];
+        let local = DomainSet::from_names(["agency.govt.nz"]);
         assert_eq!(
             domain_label("mail.agency.govt.nz", &local),
             "agency.govt.nz"

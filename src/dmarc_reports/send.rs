@@ -13,7 +13,7 @@ use super::report::{self, Identity};
 use super::store::Store;
 use super::transport::Transport;
 use crate::config::dmarc_reports::DmarcReportsConfig;
-use crate::policy::routes::in_domain;
+use crate::domain::is_within;
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,8 +138,8 @@ impl Sender<'_> {
             return Ok(Delivery::Skipped(format!("{dest:?} is not an address")));
         };
         let dest_domain = dest_domain.to_ascii_lowercase();
-        if !in_domain(&dest_domain, domain)
-            && !in_domain(domain, &dest_domain)
+        if !is_within(&dest_domain, domain)
+            && !is_within(domain, &dest_domain)
             && !self.check.accepts(domain, &dest_domain)
         {
             return Ok(Delivery::Skipped(format!(

@@ -8,6 +8,7 @@ use super::{Recorder, ingest, unix_now};
 use crate::auth::dns::Dns;
 use crate::config::Config;
 use crate::config::dmarc_reports::DmarcReportsConfig;
+use crate::domain::DomainSet;
 use crate::envelope::{Direction, Envelope, strip_brackets};
 use crate::policy::Action;
 use anyhow::{Context, Result};
@@ -19,7 +20,7 @@ use tokio::runtime::Handle;
 pub struct Service {
     cfg: DmarcReportsConfig,
     store: Arc<dyn Store>,
-    local_domains: Vec<String>,
+    local_domains: DomainSet,
     dns: Dns,
     recorder: &'static Recorder,
 }
@@ -37,7 +38,7 @@ pub fn start(config: &Config) -> Result<Arc<Service>> {
     let service = Arc::new(Service {
         cfg,
         store,
-        local_domains: config.policy.local_domains.clone(),
+        local_domains: DomainSet::from_names(&config.policy.local_domains),
         dns,
         recorder,
     });
