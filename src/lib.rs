@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dmarc_reports;
 pub mod domain;
 pub mod envelope;
 pub mod extract;

@@ -419,6 +419,7 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
     }
 

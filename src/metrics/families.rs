@@ -41,6 +41,7 @@ pub struct Metrics {
     pub dlp_detections: IntCounterVec,
     pub auth_results: IntCounterVec,
     pub dkim_signatures: IntCounterVec,
+    pub dmarc_report_messages: IntCounterVec,
     pub message_duration: Histogram,
     pub eom_duration: Histogram,
     pub message_size: Histogram,
@@ -122,6 +123,11 @@ impl Metrics {
                 "dkim_signatures_total",
                 "Outbound DKIM signing attempts, by result (signed, failed).",
                 &["result"],
+            ),
+            dmarc_report_messages: counter_vec(
+                "dmarc_report_messages_total",
+                "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
+                &["domain", "dkim", "spf", "disposition"],
             ),
             message_duration: histogram(
                 "message_duration_seconds",
@@ -221,6 +227,7 @@ impl Metrics {
             Box::new(self.dlp_detections.clone()),
             Box::new(self.auth_results.clone()),
             Box::new(self.dkim_signatures.clone()),
+            Box::new(self.dmarc_report_messages.clone()),
             Box::new(self.message_duration.clone()),
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
