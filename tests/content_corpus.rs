@@ -225,3 +225,12 @@ fn encrypted_content_is_uninspectable() {
         );
     }
 }
+
+/// A header longer than `[limits] max_header_line` is cut for decoding, but the
+/// rest is still read: padding cannot push identifiers out of sight.
+#[test]
+fn identifiers_after_a_header_limit_are_read() {
+    let padding = "x ".repeat(40 * 1024);
+    let eml = in_x_header(&format!("{padding} IRD numbers {}", irds(15).join(" ")));
+    assert_caught("past max_header_line", &eml);
+}
