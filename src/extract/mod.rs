@@ -15,6 +15,8 @@ pub mod ole;
 pub mod pdf;
 pub mod router;
 pub mod rtf;
+#[doc(hidden)]
+pub mod samples;
 pub mod sniff;
 pub mod xml;
 pub mod zip;
