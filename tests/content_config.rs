@@ -81,3 +81,46 @@ fn a_banner_in_an_attachment_raises_the_classification() {
     // Above the Internet ceiling (IN-CONFIDENCE): refused.
     assert_eq!(r["action"], "reject", "{r}");
 }
+
+/// docs/dlp.md has one table of containers with the keys of their budgets: every
+/// key it names is in `[content]` of sge-milter.toml, a `key = value` it shows is
+/// the line there, and those values are the built-in defaults.
+#[test]
+fn container_table_keys_match_the_shipped_config_and_defaults() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let toml_text = std::fs::read_to_string(format!("{root}/sge-milter.toml")).unwrap();
+    let doc: toml::Value = toml::from_str(&toml_text).unwrap();
+    let content = doc["content"].clone();
+    let parsed: sge_milter::config::content::ContentConfig = content.clone().try_into().unwrap();
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!(
+            "{:?}",
+            sge_milter::config::content::ContentConfig::default()
+        ),
+        "sge-milter.toml [content] differs from the built-in defaults"
+    );
+    let lines: Vec<&str> = toml_text.lines().map(str::trim).collect();
+
+    let dlp_md = std::fs::read_to_string(format!("{root}/docs/dlp.md")).unwrap();
+    let table = dlp_md
+        .split("### What happens to each container")
+        .nth(1)
+        .expect("container table section");
+    let mut keys = 0;
+    for row in table.lines().skip_while(|l| !l.starts_with('|')).skip(2) {
+        if !row.starts_with('|') {
+            break;
+        }
+        let budget = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        for code in budget.split('`').skip(1).step_by(2) {
+            let key = code.split(" = ").next().unwrap();
+            assert!(content.get(key).is_some(), "{key} not in [content]: {row}");
+            if code.contains(" = ") {
+                assert!(lines.contains(&code), "`{code}` not in sge-milter.toml");
+            }
+            keys += 1;
+        }
+    }
+    assert!(keys >= 9, "table names {keys} keys");
+}

@@ -249,6 +249,40 @@ fn html_markup_and_entities_do_not_hide_identifiers() {
     assert_caught("html in zip", &attach("application/zip", "web.zip", zipped));
 }
 
+/// Latin-1 and UTF-16BE without a label saying so: found by heuristics, read as text.
+#[test]
+fn latin1_and_utf16be() {
+    let latin1 = |text: &str| -> Vec<u8> {
+        format!("Num\u{e9}ro fiscal, {text}")
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).expect("Latin-1"))
+            .collect()
+    };
+    let data = latin1(&ird_csv());
+    assert!(std::str::from_utf8(&data).is_err(), "not UTF-8");
+    assert_caught(
+        "latin-1",
+        &attach("application/octet-stream", "staff.csv", data),
+    );
+    assert_passes(
+        "latin-1",
+        &attach(
+            "application/octet-stream",
+            "counts.csv",
+            latin1(&counts_csv()),
+        ),
+    );
+    let be = |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_be_bytes).collect() };
+    assert_caught(
+        "utf-16be",
+        &attach("application/octet-stream", "staff.txt", be(&ird_csv())),
+    );
+    assert_passes(
+        "utf-16be",
+        &attach("application/octet-stream", "counts.txt", be(&counts_csv())),
+    );
+}
+
 #[test]
 fn pictures_pass() {
     assert_passes("png", &attach("image/png", "photo.png", picture()));
@@ -273,6 +307,11 @@ fn encrypted_content_is_uninspectable() {
             "encrypted PDF",
         ),
         ("s/mime", smime_encrypted(), "encrypted message (S/MIME)"),
+        (
+            "pgp/mime",
+            pgp_mime_encrypted(),
+            "encrypted message (PGP/MIME)",
+        ),
     ];
     for (name, eml, reason) in cases {
         let out = scan_json(OUT, &eml);
@@ -286,6 +325,8 @@ fn encrypted_content_is_uninspectable() {
         let value = header[1].as_str().unwrap();
         let file = if name == "s/mime" {
             "smime.p7m"
+        } else if name == "pgp/mime" {
+            "multipart/encrypted"
         } else if name == "zip" {
             "secret.zip"
         } else {

@@ -27,7 +27,16 @@ fn identifiers_in_containers_are_refused_and_controls_delivered() {
         "all.zip",
         zip(&[("inner.zip", &inner[..])]),
     );
-    for (name, eml) in [("csv as octet-stream", csv), ("zip in zip", nested)] {
+    let pdf = attach(
+        "application/pdf",
+        "staff.pdf",
+        sge_milter::extract::samples::pdf_flate(&ird_csv()),
+    );
+    for (name, eml) in [
+        ("csv as octet-stream", csv),
+        ("zip in zip", nested),
+        ("pdf", pdf),
+    ] {
         let out = pf.smtp(FROM, &[TO], &eml);
         assert!(!out.accepted, "{name} accepted: {}", out.reply);
         assert_eq!(out.code, 550, "{name}: {}", out.reply);
@@ -35,10 +44,17 @@ fn identifiers_in_containers_are_refused_and_controls_delivered() {
     }
 
     let counts = attach("application/octet-stream", "counts.dat", counts_csv());
-    let out = pf.smtp(FROM, &[TO], &counts);
-    assert!(out.accepted, "control refused: {}", out.reply);
-    let delivered = pf.wait_delivered(1, WAIT);
-    assert_eq!(delivered.len(), 1);
+    let agenda = attach(
+        "application/pdf",
+        "agenda.pdf",
+        sge_milter::extract::samples::pdf_flate("Agenda\n1. Welcome\n2. Budget"),
+    );
+    for control in [counts, agenda] {
+        let out = pf.smtp(FROM, &[TO], &control);
+        assert!(out.accepted, "control refused: {}", out.reply);
+    }
+    let delivered = pf.wait_delivered(2, WAIT);
+    assert_eq!(delivered.len(), 2);
 }
 
 #[test]

@@ -213,3 +213,15 @@ pub fn smime_encrypted() -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A PGP/MIME encrypted message (RFC 3156 multipart/encrypted).
+pub fn pgp_mime_encrypted() -> Vec<u8> {
+    b"From: alice@agency.example\r\nTo: bob@external.example\r\n\
+      Subject: encrypted [UNCLASSIFIED]\r\nMIME-Version: 1.0\r\n\
+      Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"p0\"\r\n\r\n\
+      --p0\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\
+      --p0\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n\
+      -----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA8mXsW1a9b8lAQf/ZmFrZQ==\r\n-----END PGP MESSAGE-----\r\n\
+      --p0--\r\n"
+        .to_vec()
+}
