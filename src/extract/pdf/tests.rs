@@ -108,3 +108,17 @@ fn forms_and_broken_page_tree() {
         b"%PDF-1.4\n2 0 obj << /Length 26 >> stream\nBT (049-091-850) Tj ET\nendstream endobj\n";
     assert_eq!(text(orphan).unwrap(), "049-091-850");
 }
+
+#[test]
+fn glyph_widths_glue_runs_placed_one_glyph_at_a_time() {
+    let widths = "500 ".repeat(95);
+    let content = "BT /F1 10 Tf 1 0 0 1 100 700 Tm (1) Tj 1 0 0 1 105 700 Tm (3) Tj \
+        1 0 0 1 110 700 Tm (6-410-) Tj 1 0 0 1 141 700 Tm (132) Tj 1 0 0 1 200 700 Tm (049) Tj ET";
+    let pdf = format!(
+        "%PDF-1.4\n1 0 obj << /Type /Page /Resources << /Font << /F1 2 0 R >> >> /Contents 3 0 R >> endobj\n\
+         2 0 obj << /Type /Font /Subtype /TrueType /FirstChar 32 /Widths [{widths}] >> endobj\n\
+         3 0 obj << /Length {} >> stream\n{content}\nendstream endobj\n",
+        content.len()
+    );
+    assert_eq!(text(pdf.as_bytes()).unwrap(), "136-410-132 049");
+}
