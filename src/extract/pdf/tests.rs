@@ -122,3 +122,49 @@ fn glyph_widths_glue_runs_placed_one_glyph_at_a_time() {
     );
     assert_eq!(text(pdf.as_bytes()).unwrap(), "136-410-132 049");
 }
+
+#[test]
+fn random_bytes_do_not_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let tokens: &[&[u8]] = &[
+        b"obj ",
+        b"endobj ",
+        b"stream\n",
+        b"endstream ",
+        b"<<",
+        b">>",
+        b"[",
+        b"]",
+        b"(",
+        b")",
+        b"<",
+        b">",
+        b"/Type /Page ",
+        b"/Contents ",
+        b" 0 R ",
+        b"/Filter /FlateDecode ",
+        b"/Length ",
+        b"BT ",
+        b"Tj ",
+        b"TJ ",
+        b"Tf ",
+        b"/ObjStm ",
+        b"/N 5 /First 3 ",
+        b"trailer ",
+        b"\\",
+        b"12 ",
+    ];
+    for _ in 0..200 {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            pdf.extend_from_slice(tokens[(seed % tokens.len() as u64) as usize]);
+            if seed % 5 == 0 {
+                pdf.push((seed >> 32) as u8);
+            }
+        }
+        let _ = text(&pdf);
+    }
+}
