@@ -161,7 +161,7 @@ fn random_bytes_do_not_panic() {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             pdf.extend_from_slice(tokens[(seed % tokens.len() as u64) as usize]);
-            if seed % 5 == 0 {
+            if seed.is_multiple_of(5) {
                 pdf.push((seed >> 32) as u8);
             }
         }
