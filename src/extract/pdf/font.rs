@@ -72,6 +72,9 @@ impl Font {
 
     /// Appends the text of the shown string `bytes` to `out`.
     pub fn decode(&self, bytes: &[u8], out: &mut String) -> Shown {
+        if self.cmap.is_none() && !self.composite {
+            return self.decode_simple(bytes, out);
+        }
         let mut shown = Shown {
             width: self.widths.as_ref().map(|_| 0.0),
             codes: 0,
@@ -106,8 +109,29 @@ impl Font {
         shown
     }
 
+    /// One byte per code: the common case, kept free of per-code lookups.
+    fn decode_simple(&self, bytes: &[u8], out: &mut String) -> Shown {
+        out.reserve(bytes.len());
+        for &b in bytes {
+            self.push_simple(b, out);
+        }
+        let width = self
+            .widths
+            .as_ref()
+            .map(|w| bytes.iter().map(|&b| w.get(u32::from(b))).sum::<f64>() / 1000.0);
+        let spaces = bytes.iter().filter(|&&b| b == b' ').count();
+        Shown {
+            width,
+            codes: bytes.len(),
+            spaces,
+        }
+    }
+
     fn push_simple(&self, b: u8, out: &mut String) {
-        if let Some(&c) = self.differences.get(&b) {
+        if let Some(&c) = (!self.differences.is_empty())
+            .then(|| self.differences.get(&b))
+            .flatten()
+        {
             out.push(c);
         } else if b.is_ascii() {
             out.push(char::from(b));
