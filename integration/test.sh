@@ -74,6 +74,9 @@ install_deps() {
         step "pip install ${pip[*]}"
         pip_install "${pip[@]}"
     fi
+    # Sendmail conflicts with postfix: unpack it privately for tests/sendmail_e2e.rs.
+    step "unpack sendmail (integration/sendmail-prepare.sh)"
+    bash integration/sendmail-prepare.sh
 }
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod milter;
 pub mod postfix;
+pub mod sendmail;
 pub mod sink;
 pub mod smtp;
 
