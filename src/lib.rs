@@ -9,6 +9,8 @@ pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod extract;
+#[doc(hidden)]
+pub mod fault;
 pub mod message;
 pub mod metrics;
 pub mod milter;

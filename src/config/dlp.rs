@@ -1,10 +1,10 @@
 //! `rules/dlp.toml`, as written by the admin: settings, corroborating keywords,
-//! attachment limits, custom detectors and rules. The DLP scanner
+//! custom detectors and rules. The DLP scanner
 //! (`scan/dlp/config.rs`) compiles it against the markings vocabulary and
 //! `[policy] local_domains`.
 
+use super::Action;
 use super::keywords::RuleDirection;
-use super::{Action, ByteSize};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,10 +38,11 @@ pub struct DlpFile {
     /// Corroborating keywords per built-in detector.
     #[serde(default)]
     pub keywords: BTreeMap<String, Vec<String>>,
+    /// Moved to `[content]` of sge-milter.toml; kept only to say so.
     #[serde(default)]
-    pub attachments: AttachmentSpec,
+    pub attachments: Option<toml::Value>,
     #[serde(default)]
-    pub uninspectable: UninspectableSpec,
+    pub uninspectable: Option<toml::Value>,
     #[serde(default, rename = "detector")]
     pub detectors: Vec<DetectorSpec>,
     #[serde(default, rename = "rule")]
@@ -63,56 +64,6 @@ impl Default for SettingsSpec {
         SettingsSpec {
             proximity: 300,
             local_domains: None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AttachmentSpec {
-    /// Largest archive (zip, docx, xlsx ...) buffered for inspection.
-    pub max_buffer: ByteSize,
-    pub max_entries: usize,
-    /// Total decompressed bytes read from one archive.
-    pub max_uncompressed: ByteSize,
-    /// Largest decompressed/compressed ratio of one archive entry.
-    pub max_ratio: u64,
-    /// Binary parts of unknown kind (and PDF) larger than this are uninspectable.
-    pub opaque_min_size: ByteSize,
-    /// Media type prefixes never treated as uninspectable (pictures, sound, video).
-    pub ignore_types: Vec<String>,
-}
-
-impl Default for AttachmentSpec {
-    fn default() -> Self {
-        AttachmentSpec {
-            max_buffer: ByteSize(32 * 1024 * 1024),
-            max_entries: 2000,
-            max_uncompressed: ByteSize(256 * 1024 * 1024),
-            max_ratio: 200,
-            opaque_min_size: ByteSize(2 * 1024 * 1024),
-            ignore_types: vec![
-                "image/".into(),
-                "audio/".into(),
-                "video/".into(),
-                "font/".into(),
-            ],
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UninspectableSpec {
-    pub outbound: Action,
-    pub inbound: Action,
-}
-
-impl Default for UninspectableSpec {
-    fn default() -> Self {
-        UninspectableSpec {
-            outbound: Action::Quarantine,
-            inbound: Action::Tag,
         }
     }
 }

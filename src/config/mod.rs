@@ -9,6 +9,7 @@
 
 mod action;
 pub mod auth;
+pub mod content;
 pub mod dlp;
 mod error;
 pub mod keywords;
@@ -57,6 +58,8 @@ pub struct Config {
     pub policy: policy::PolicyConfig,
     #[serde(default)]
     pub routes: policy::RoutesConfig,
+    #[serde(default)]
+    pub content: content::ContentConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,8 +120,9 @@ pub struct LimitsConfig {
     pub max_mime_parts: u32,
     pub max_header_line: ByteSize,
     /// What to do with structurally broken MIME (unterminated multipart, bad base64,
-    /// nesting over the limit). Content is still scanned as far as it can be.
-    pub malformed_mime_action: Action,
+    /// nesting over the limit), per direction (one action = both). Content is still
+    /// scanned as far as it can be.
+    pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
 }
@@ -131,7 +135,10 @@ impl Default for LimitsConfig {
             max_mime_depth: 20,
             max_mime_parts: 1000,
             max_header_line: ByteSize(64 * 1024),
-            malformed_mime_action: Action::Tag,
+            malformed_mime_action: content::PerDirection {
+                inbound: Action::Tag,
+                outbound: Action::Quarantine,
+            },
             internal_error_action: Action::Tempfail,
         }
     }

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
@@ -91,6 +92,12 @@ const DKIM_SIGNATURES_TOTAL: Family = Family {
     name: "dkim_signatures_total",
     help: "Outbound DKIM signing attempts, by result (signed, failed).",
     labels: &["result"],
+};
+
+const CONNECTIONS_MAX: Family = Family {
+    name: "connections_max",
+    help: "The configured [milter] max_connections: connections beyond it wait to be accepted.",
+    labels: &[],
 };
 
 const CACHE_REQUESTS_TOTAL: Family = Family {
@@ -214,6 +221,7 @@ impl Metrics {
             eom_duration: histogram(&EOM_DURATION_SECONDS, LATENCY_BUCKETS),
             message_size: histogram(&MESSAGE_SIZE_BYTES, SIZE_BUCKETS),
             connections_active: gauge(&CONNECTIONS_ACTIVE),
+            connections_max: gauge(&CONNECTIONS_MAX),
             cache_requests: counter_vec(&CACHE_REQUESTS_TOTAL),
             cache_entries: gauge_vec(&CACHE_ENTRIES),
             dns_lookup_duration: histogram(&DNS_LOOKUP_DURATION_SECONDS, DNS_BUCKETS),
@@ -273,6 +281,7 @@ impl Metrics {
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
@@ -342,6 +351,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",

@@ -36,8 +36,11 @@ pub mod error_kind {
     pub const DNS: &str = "dns";
     /// The `/metrics` endpoint failed to serve a connection.
     pub const METRICS_HTTP: &str = "metrics_http";
+    /// The MTA broke the milter protocol in a way the connection cannot survive (a
+    /// packet over the 1 MiB limit): the connection was closed.
+    pub const MILTER_PROTOCOL: &str = "milter_protocol";
 
-    pub const ALL: [&str; 4] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP];
+    pub const ALL: [&str; 5] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP, MILTER_PROTOCOL];
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):

@@ -4,9 +4,7 @@
 
 use super::identify::{Builtin, Confidence};
 pub use crate::config::dlp::Recipients;
-use crate::config::dlp::{
-    AttachmentSpec, DetectorKind, DetectorSpec, DlpFile, RuleSpec, UninspectableSpec,
-};
+use crate::config::dlp::{DetectorKind, DetectorSpec, DlpFile, RuleSpec};
 use crate::config::keywords::RuleDirection;
 use crate::config::{
     ConfigError, ConfigErrors, RuleFile, line_containing, line_of_key, parse_toml,
@@ -68,8 +66,6 @@ pub struct Compiled {
     pub proximity: usize,
     /// `[policy] local_domains`: recipients outside them are external.
     pub local_domains: DomainSet,
-    pub attachments: AttachmentSpec,
-    pub uninspectable: UninspectableSpec,
     pub rules: Vec<Rule>,
 }
 
@@ -145,11 +141,22 @@ impl Compiled {
         let (names, custom) = compile_detectors(spec.detectors, &mut errors);
         let keywords = compile_keywords(&spec.keywords, &mut errors);
         let rules = compile_rules(spec.rules, &names, ctx, &mut errors);
-        let a = &spec.attachments;
-        if a.max_ratio == 0 || a.max_entries == 0 {
+        // Content limits are not DLP rules: they moved to sge-milter.toml.
+        if spec.attachments.is_some() {
             errors.at(
                 "[attachments]",
-                "[attachments] max_ratio and max_entries must be at least 1".into(),
+                "[attachments] was replaced by [content] in sge-milter.toml (max_buffer, \
+                 max_entries, max_ratio, opaque_min_size, ignore_types; max_uncompressed \
+                 is now max_decompressed, a per-message budget)"
+                    .into(),
+            );
+        }
+        if spec.uninspectable.is_some() {
+            errors.at(
+                "[uninspectable]",
+                "[uninspectable] was replaced by [content] uninspectable_action = \
+                 { inbound = \"...\", outbound = \"...\" } in sge-milter.toml"
+                    .into(),
             );
         }
         errors.errors.into_result(Compiled {
@@ -162,8 +169,6 @@ impl Compiled {
             has_keywords: keywords.has_keywords,
             proximity: spec.settings.proximity,
             local_domains: DomainSet::from_names(ctx.local_domains),
-            attachments: spec.attachments,
-            uninspectable: spec.uninspectable,
             rules,
         })
     }
