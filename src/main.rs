@@ -74,6 +74,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check domains' public SGE configuration (SPF, DMARC, DKIM, MTA-STS, TLS-RPT,
+    /// MX); exit 1 when any check fails.
+    Posture {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// One JSON object per domain, one per line.
+        #[arg(long)]
+        json: bool,
+        /// DKIM selector to check (repeat for several), added to [posture.selectors].
+        #[arg(long)]
+        selector: Vec<String>,
+        #[arg(required = true)]
+        domains: Vec<String>,
+    },
     /// Validate the configuration and every rule file; exit non-zero on any error.
     CheckRules {
         #[arg(long, short)]
@@ -162,6 +176,12 @@ fn main() -> ExitCode {
             scan(config, env, json, files)
         }
         Command::CheckRules { config } => check_rules(config),
+        Command::Posture {
+            config,
+            json,
+            selector,
+            domains,
+        } => posture(config, json, &selector, &domains),
         Command::DkimKeygen {
             key_type,
             bits,
@@ -234,6 +254,7 @@ fn run(
         let shared = Shared::new(engine);
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let listener = milter::bind(&addr, socket_mode).await?;
+        start_connectors(&shared, path.as_deref()).await?;
         // [dmarc_reports] is read at start only (a SIGHUP does not change it).
         let dmarc_reports = dmarc_reports
             .map(|c| sge_milter::dmarc_reports::service::start(&c))
@@ -262,6 +283,69 @@ fn run(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS policy socketmap and the posture monitor, each only when configured.
+async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) -> Result<()> {
+    let engine = shared.engine();
+    let cfg = &engine.loaded.config;
+    let base_dir = path
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new(""));
+    if !cfg.tls_policy.listen.is_empty() {
+        let s = Arc::clone(shared);
+        let addr = sge_milter::tls_policy::start(cfg, base_dir, Box::new(move || s.engine()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(listen = %addr, "TLS policy socketmap for Postfix smtp_tls_policy_maps");
+    }
+    if !cfg.posture.domains.is_empty() {
+        let checker =
+            sge_milter::posture::checker(cfg, base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let posture = cfg.posture.clone();
+        tracing::info!(domains = posture.domains.len(), "posture monitor started");
+        tokio::spawn(sge_milter::posture::monitor::run_forever(checker, posture));
+    }
+    Ok(())
+}
+
+/// `sge-milter posture`: checks each domain, prints a table or JSON lines.
+fn posture(
+    path: Option<PathBuf>,
+    json: bool,
+    selectors: &[String],
+    domains: &[String],
+) -> Result<ExitCode> {
+    let loaded = config::load(path.as_deref())
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
+    let cfg = &loaded.config;
+    let base_dir = path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new(""));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reports = runtime.block_on(async {
+        let checker =
+            sge_milter::posture::checker(cfg, base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut reports = Vec::new();
+        for d in domains {
+            let sel = sge_milter::posture::selectors_for(&cfg.posture, d, selectors);
+            reports.push(checker.check(d, &sel).await);
+        }
+        Ok::<_, anyhow::Error>(reports)
+    })?;
+    if json {
+        for r in &reports {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        print!("{}", sge_milter::posture::table(&reports));
+    }
+    let failed = reports.iter().any(|r| r.failed());
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {

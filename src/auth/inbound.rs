@@ -40,6 +40,10 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         SpfIdentity::MailFrom => spf.domain.as_str(),
         SpfIdentity::Helo => spf.helo.as_str(),
     };
+    // Every answer of the DMARC tree walk, negative ones too, from the cache.
+    if let Some(domain) = msg.from.first().and_then(|f| f.rsplit_once('@')) {
+        dns.prefetch_dmarc(domain.1).await;
+    }
     let dmarc = resolver
         .verify_dmarc(caches.params(DmarcParameters::new(
             &msg,

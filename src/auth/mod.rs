@@ -246,13 +246,10 @@ impl MessageAuth {
         for key in self.dkim_keys.drain(..) {
             let dns = self.engine.dns.clone();
             self.prefetch.push(rt.spawn(async move {
-                // The result lands in the TXT cache; errors are seen again at eom.
+                // The result (or its absence) lands in the TXT cache; errors are
+                // seen again at eom.
                 let _ = dns
-                    .authenticator()
-                    .txt_lookup::<mail_auth::common::verify::DomainKey>(
-                        key,
-                        Some(&dns.caches().txt),
-                    )
+                    .txt_cached::<mail_auth::common::verify::DomainKey>(&key)
                     .await;
             }));
         }

@@ -8,13 +8,18 @@
 
 mod action;
 pub mod auth;
+pub mod content;
 pub mod dmarc_reports;
 mod error;
 pub mod policy;
+mod posture;
+mod tls_policy;
 mod units;
 
 pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
 use serde::Deserialize;
@@ -54,6 +59,12 @@ pub struct Config {
     pub policy: policy::PolicyConfig,
     #[serde(default)]
     pub routes: policy::RoutesConfig,
+    #[serde(default)]
+    pub content: content::ContentConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
     #[serde(default)]
     pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
@@ -116,8 +127,9 @@ pub struct LimitsConfig {
     pub max_mime_parts: u32,
     pub max_header_line: ByteSize,
     /// What to do with structurally broken MIME (unterminated multipart, bad base64,
-    /// nesting over the limit). Content is still scanned as far as it can be.
-    pub malformed_mime_action: Action,
+    /// nesting over the limit), per direction (one action = both). Content is still
+    /// scanned as far as it can be.
+    pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
 }
@@ -130,7 +142,10 @@ impl Default for LimitsConfig {
             max_mime_depth: 20,
             max_mime_parts: 1000,
             max_header_line: ByteSize(64 * 1024),
-            malformed_mime_action: Action::Tag,
+            malformed_mime_action: content::PerDirection {
+                inbound: Action::Tag,
+                outbound: Action::Quarantine,
+            },
             internal_error_action: Action::Tempfail,
         }
     }

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
@@ -53,10 +54,12 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
-    caches: CacheSource,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
+    pub(super) caches: CacheSource,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
+pub(super) fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NAMESPACE)
 }
 
@@ -67,7 +70,7 @@ fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(o).expect("static histogram options are valid")
 }
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(opts(name, help), labels).expect("static counter options are valid")
 }
 
@@ -146,6 +149,11 @@ impl Metrics {
                 "Milter connections currently open.",
             ))
             .expect("static gauge options are valid"),
+            connections_max: IntGauge::with_opts(opts(
+                "connections_max",
+                "The configured [milter] max_connections: connections beyond it wait to be accepted.",
+            ))
+            .expect("static gauge options are valid"),
             cache_requests: counter_vec(
                 "cache_requests_total",
                 "Resolver cache look-ups, by cache and outcome (hit, miss).",
@@ -177,6 +185,7 @@ impl Metrics {
                 "Always 1; the version label tells which sge-milter is running.",
                 &["version"],
             ),
+            connectors: super::connectors::ConnectorMetrics::new(),
             caches: Default::default(),
         };
         m.build_info
@@ -223,6 +232,7 @@ impl Metrics {
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
@@ -237,6 +247,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.
@@ -292,6 +303,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",
