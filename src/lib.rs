@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod envelope;
 pub mod extract;
 #[doc(hidden)]
@@ -16,5 +17,6 @@ pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod scan;
-pub mod spf;
+pub mod spf_eval;

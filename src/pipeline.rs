@@ -3,7 +3,7 @@
 //! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
 //! whole on reload); [`MessageScan`] is one message going through it.
 
-use crate::auth::{AuthEngine, AuthReport, MessageAuth};
+use crate::auth::{AuthEngine, AuthReport, MessageAuth, SpfVerdict};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
@@ -107,18 +107,25 @@ impl Engine {
         self.auth.as_ref()
     }
 
-    /// MAIL FROM: decides the direction and, for inbound mail, the SPF verdict
-    /// (cached), kept in `env.spf` for end of message.
-    pub async fn mail_from(&self, env: &mut Envelope) {
+    /// MAIL FROM: decides the direction and, for inbound mail, returns the SPF
+    /// verdict (cached), which the caller passes to [`Engine::start_message`] so end
+    /// of message enforces it.
+    pub async fn mail_from(&self, env: &mut Envelope) -> Option<SpfVerdict> {
         self.classify_direction(env);
-        if let Some(auth) = &self.auth {
-            env.spf = auth.check_spf(env).await;
+        match &self.auth {
+            Some(auth) => auth.check_spf(env).await,
+            None => None,
         }
     }
 
     /// Starts one message. The envelope should be complete (recipients known): the
-    /// MTA sends the first header after the last RCPT.
-    pub fn start_message(self: &Arc<Self>, mut env: Envelope) -> MessageScan {
+    /// MTA sends the first header after the last RCPT. `spf` is what
+    /// [`Engine::mail_from`] returned (`None`: SPF not checked).
+    pub fn start_message(
+        self: &Arc<Self>,
+        mut env: Envelope,
+        spf: Option<SpfVerdict>,
+    ) -> MessageScan {
         self.classify_direction(&mut env);
         let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
         let limits = &self.loaded.config.limits;
@@ -136,6 +143,7 @@ impl Engine {
             facts: MessageFacts::default(),
             started: Instant::now(),
             env,
+            spf,
         }
     }
 }
@@ -221,6 +229,8 @@ pub struct MessageScan {
     engine: Arc<Engine>,
     auth: Option<MessageAuth>,
     env: Envelope,
+    /// The SPF verdict reached at MAIL FROM (inbound mail).
+    spf: Option<SpfVerdict>,
     walker: MimeWalker,
     fanout: Fanout,
     raw: RawMessage,
@@ -255,7 +265,7 @@ impl MessageScan {
 
     /// Reports this message's final decision: the decision log line and the metrics.
     pub fn report(&self, decision: &Decision) {
-        report_decision(
+        crate::report::report_decision(
             &self.env,
             decision,
             &self.facts,
@@ -342,7 +352,7 @@ impl MessageScan {
         }
         let mut auth_edits = Vec::new();
         if let Some(auth) = &mut self.auth {
-            let outcome = auth.verify(self.raw.bytes(), self.env.spf.as_ref()).await;
+            let outcome = auth.verify(self.raw.bytes(), self.spf.as_ref()).await;
             self.findings.extend(outcome.findings);
             auth_edits = outcome.header_edits;
         }
@@ -386,52 +396,4 @@ impl MessageScan {
     pub fn facts(&self) -> &MessageFacts {
         &self.facts
     }
-}
-
-/// The one place a final decision is reported: the structured log line and the
-/// metrics. `size` is the bytes received, `elapsed` the time since MAIL FROM.
-pub fn report_decision(
-    env: &Envelope,
-    decision: &Decision,
-    facts: &MessageFacts,
-    auth: Option<&AuthReport>,
-    size: u64,
-    elapsed: Duration,
-) {
-    log_decision(env, decision, facts, auth, elapsed);
-    let metrics = crate::metrics::global();
-    metrics.record_decision(env, decision, facts, size, elapsed);
-    if let Some(report) = auth {
-        metrics.record_auth(report, decision);
-    }
-}
-
-/// Logs the one structured line per message decision.
-pub fn log_decision(
-    env: &Envelope,
-    decision: &Decision,
-    facts: &MessageFacts,
-    auth: Option<&AuthReport>,
-    elapsed: Duration,
-) {
-    let reply = decision.smtp_reply.as_ref().map(ToString::to_string);
-    let classification = facts
-        .classification
-        .as_ref()
-        .and_then(|c| c.level.as_deref())
-        .unwrap_or(crate::metrics::UNMARKED);
-    tracing::info!(
-        queue_id = env.queue_id.as_deref().unwrap_or("-"),
-        direction = %env.direction(),
-        action = %decision.action,
-        rules = %decision.rule_ids(),
-        classification,
-        auth = %crate::metrics::auth_summary(auth, decision),
-        client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-        from = env.mail_from.as_deref().unwrap_or("-"),
-        rcpts = env.rcpts.len(),
-        reply = reply.as_deref().unwrap_or("-"),
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "decision"
-    );
 }

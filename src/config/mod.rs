@@ -1,14 +1,21 @@
 //! Configuration: `sge-milter.toml` plus the rule files in `rules/`, with the defaults
 //! compiled into the binary. Loading validates everything and reports errors with
 //! file and line; it never touches the network.
+//!
+//! Every file model (what serde reads from the files) lives here; the runtime types
+//! compiled from them live next to the code that uses them. This module imports
+//! nothing else from the crate, so every other module may depend on it.
 
+mod action;
+pub mod auth;
 mod error;
+pub mod policy;
 mod units;
 
+pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
 pub use units::{ByteSize, Seconds};
 
-use crate::policy::Action;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -39,13 +46,13 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
-    pub dns: crate::auth::settings::DnsConfig,
+    pub dns: auth::DnsConfig,
     #[serde(default)]
-    pub auth: crate::auth::settings::AuthConfig,
+    pub auth: auth::AuthConfig,
     #[serde(default)]
-    pub policy: crate::policy::routes::PolicyConfig,
+    pub policy: policy::PolicyConfig,
     #[serde(default)]
-    pub routes: crate::policy::routes::RoutesConfig,
+    pub routes: policy::RoutesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,6 +297,16 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 /// errors found after deserialisation, when toml no longer gives spans.
 pub fn line_containing(text: &str, needle: &str) -> Option<usize> {
     text.find(needle).map(|off| line_of(text, off))
+}
+
+/// The line where `key` and the quoted `value` both appear (a `key = "value"` line),
+/// else the first line holding the quoted value.
+pub fn line_with(text: &str, key: &str, value: &str) -> Option<usize> {
+    let quoted = format!("\"{value}\"");
+    text.lines()
+        .position(|l| l.contains(key) && l.contains(&quoted))
+        .or_else(|| text.lines().position(|l| l.contains(&quoted)))
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

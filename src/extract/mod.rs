@@ -9,6 +9,8 @@ pub mod html;
 pub mod ole;
 pub mod pdf;
 pub mod rtf;
+#[doc(hidden)]
+pub mod samples;
 
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,7 @@ pub mod client;
 pub mod faults;
 pub mod milter;
 pub mod postfix;
+pub mod sendmail;
 pub mod sink;
 pub mod smtp;
 

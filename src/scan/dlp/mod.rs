@@ -15,7 +15,7 @@ use super::{MessageFacts, ScanState, Scanner};
 use crate::config::{ConfigErrors, RuleFile};
 use crate::envelope::{Direction, Envelope};
 use crate::message::{ContentSink, PartInfo};
-use crate::policy::{Action, Finding, FindingKind};
+use crate::policy::{Action, Detection, Finding, FindingKind};
 use attachments::{Container, EntryText, Uninspectable, ZipLimits};
 use config::{Compiled, Recipients, Rule};
 use identify::Confidence;
@@ -167,6 +167,7 @@ impl DlpState {
         let mut samples = Vec::new();
         let mut best = rule.min_confidence;
         let mut by_detector = Vec::new();
+        let mut detections = Vec::new();
         for &d in &rule.detectors {
             let n = self.tally.at_least(d, rule.min_confidence);
             if n == 0 {
@@ -187,6 +188,11 @@ impl DlpState {
                 .collect();
             samples.extend(det_samples.iter().map(|s| s.to_string()));
             names.push(c.names[d].clone());
+            detections.push(Detection {
+                detector: c.names[d].clone(),
+                confidence: top.as_str(),
+                count: n,
+            });
             by_detector.push(serde_json::json!({
                 "detector": c.names[d],
                 "count": n,
@@ -202,14 +208,16 @@ impl DlpState {
             detector,
             best.as_str()
         );
-        Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail).with_data(serde_json::json!({
-            "detector": detector,
-            "count": count,
-            "confidence": best.as_str(),
-            "min_confidence": rule.min_confidence.as_str(),
-            "samples": samples,
-            "by_detector": by_detector,
-        }))
+        Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail)
+            .with_data(serde_json::json!({
+                "detector": detector,
+                "count": count,
+                "confidence": best.as_str(),
+                "min_confidence": rule.min_confidence.as_str(),
+                "samples": samples,
+                "by_detector": by_detector,
+            }))
+            .with_detections(detections)
     }
 }
 
