@@ -75,6 +75,9 @@ impl Engine {
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
+        for e in crate::tls_policy::validate(&loaded) {
+            errors.push(e);
+        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()
@@ -416,6 +419,7 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
     }
 

@@ -33,6 +33,8 @@ fuzz_target!(|data: &[u8]| {
         mail_from: "user@example.com",
         receiver: "",
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let _ = runtime.block_on(check(&dns, &request));
 });

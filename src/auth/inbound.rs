@@ -19,6 +19,8 @@ pub struct InboundResults {
     pub dkim: Vec<DkimVerdict>,
     pub dmarc: DmarcVerdict,
     pub arc: ArcVerdict,
+    /// mail-auth's DMARC evaluation (aligned results, the record), for reports.
+    pub dmarc_output: mail_auth::DmarcOutput,
     /// Domains of the RFC5322.From header (lower-cased).
     pub from_domains: Vec<String>,
     /// The `Authentication-Results` value (authserv-id first), CRLF-folded.
@@ -68,12 +70,14 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         &dmarc,
         header_from,
     );
+    let header_value = header_value(&ar, authserv_id);
     InboundResults {
         dkim: dkim.iter().map(dkim_verdict).collect(),
         dmarc: dmarc_verdict(&dmarc),
         arc: arc_verdict(&arc),
+        dmarc_output: dmarc,
         from_domains,
-        header_value: header_value(&ar, authserv_id),
+        header_value,
     }
 }
 
@@ -170,6 +174,7 @@ fn unparsable(spf: &SpfVerdict, authserv_id: &str) -> InboundResults {
             sealer: None,
             instances: 0,
         },
+        dmarc_output: mail_auth::DmarcOutput::default(),
         from_domains: Vec::new(),
         header_value: format!(
             "{authserv_id};\r\n\tspf={} smtp.mailfrom={};\r\n\tdkim=permerror (unparsable message)",

@@ -11,14 +11,19 @@ mod action;
 pub mod auth;
 pub mod content;
 pub mod dlp;
+pub mod dmarc_reports;
 mod error;
 pub mod keywords;
 pub mod markings;
 pub mod policy;
+mod posture;
+mod tls_policy;
 mod units;
 
 pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
 use serde::Deserialize;
@@ -60,6 +65,12 @@ pub struct Config {
     pub routes: policy::RoutesConfig,
     #[serde(default)]
     pub content: content::ContentConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
+    #[serde(default)]
+    pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -52,16 +52,19 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
+    pub dmarc_report_messages: IntCounterVec,
     pub build_info: IntGaugeVec,
-    caches: CacheSource,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
+    pub(super) caches: CacheSource,
 }
 
 /// One exported family: name (without the `sgemilter_` namespace), help text and
 /// label names.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
+pub(super) struct Family {
+    pub(super) name: &'static str,
+    pub(super) help: &'static str,
+    pub(super) labels: &'static [&'static str],
 }
 
 const RULE_MATCHES_TOTAL: Family = Family {
@@ -166,13 +169,19 @@ const CONFIG_LAST_RELOAD_SUCCESS: Family = Family {
     labels: &[],
 };
 
+const DMARC_REPORT_MESSAGES_TOTAL: Family = Family {
+    name: "dmarc_report_messages_total",
+    help: "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
+    labels: &["domain", "dkim", "spf", "disposition"],
+};
+
 const MESSAGES_TOTAL: Family = Family {
     name: "messages_total",
     help: "Messages decided, by direction and final action.",
     labels: &["direction", "action"],
 };
 
-fn opts(f: &Family) -> Opts {
+pub(super) fn opts(f: &Family) -> Opts {
     Opts::new(f.name, f.help).namespace(NAMESPACE)
 }
 
@@ -187,7 +196,7 @@ fn gauge(f: &Family) -> IntGauge {
     IntGauge::with_opts(opts(f)).expect("static gauge options are valid")
 }
 
-fn counter_vec(f: &Family) -> IntCounterVec {
+pub(super) fn counter_vec(f: &Family) -> IntCounterVec {
     IntCounterVec::new(opts(f), f.labels).expect("static counter options are valid")
 }
 
@@ -228,6 +237,8 @@ impl Metrics {
             config_reloads: counter_vec(&CONFIG_RELOADS_TOTAL),
             config_last_reload_success: gauge(&CONFIG_LAST_RELOAD_SUCCESS),
             errors: counter_vec(&ERRORS_TOTAL),
+            dmarc_report_messages: counter_vec(&DMARC_REPORT_MESSAGES_TOTAL),
+            connectors: super::connectors::ConnectorMetrics::new(),
             build_info: gauge_vec(&BUILD_INFO),
             caches: Default::default(),
         };
@@ -288,6 +299,7 @@ impl Metrics {
             Box::new(self.config_reloads.clone()),
             Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
+            Box::new(self.dmarc_report_messages.clone()),
             Box::new(self.build_info.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -296,6 +308,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.
