@@ -72,6 +72,76 @@ impl Parsed {
     }
 }
 
+/// The phrases of a vocabulary being compiled, with the errors found so far: a
+/// spelling without words, or one already used for something else.
+struct PhraseTable<'a> {
+    phrases: Vec<Phrase>,
+    errors: Vec<ConfigError>,
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl PhraseTable<'_> {
+    fn error(&mut self, needle: &str, msg: String) {
+        self.errors.push(ConfigError::new(
+            self.origin.to_string(),
+            line_containing(self.text, &format!("\"{needle}\"")),
+            msg,
+        ));
+    }
+
+    fn add(&mut self, spelling: &str, kind: PhraseKind) {
+        let words = words_of(spelling);
+        if words.is_empty() {
+            self.error(spelling, format!("{spelling:?} holds no word"));
+            return;
+        }
+        let clash = self.phrases.iter().any(|p| {
+            p.kind != kind
+                && p.words.len() == words.len()
+                && p.words
+                    .iter()
+                    .zip(&words)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        });
+        if clash {
+            self.error(
+                spelling,
+                format!("{spelling:?} is already used by another marking word"),
+            );
+            return;
+        }
+        self.phrases.push(Phrase { words, kind });
+    }
+
+    /// Every `[[level]]` (name and spellings); a name defined twice is an error.
+    fn add_levels(&mut self, specs: &[(String, u32, Vec<String>)]) -> Vec<Level> {
+        let mut levels: Vec<Level> = Vec::new();
+        for (name, rank, spellings) in specs {
+            if levels.iter().any(|l| l.name.eq_ignore_ascii_case(name)) {
+                self.error(name, format!("level {name:?} is defined twice"));
+                continue;
+            }
+            if *rank == 0 {
+                self.error(
+                    name,
+                    format!("level {name:?}: rank must be 1 or more (0 means unmarked)"),
+                );
+            }
+            let idx = levels.len();
+            levels.push(Level {
+                name: name.clone(),
+                rank: *rank,
+            });
+            self.add(name, PhraseKind::Level(idx));
+            for s in spellings.iter().filter(|s| !words_eq(s, name)) {
+                self.add(s, PhraseKind::Level(idx));
+            }
+        }
+        levels
+    }
+}
+
 /// Input to [`Vocabulary::compile`]: level list and word lists as written in the file.
 pub struct VocabularySpec<'a> {
     pub levels: &'a [(String, u32, Vec<String>)],
@@ -87,83 +157,41 @@ impl Vocabulary {
         origin: &str,
         text: &str,
     ) -> Result<Vocabulary, Vec<ConfigError>> {
-        let mut errors = Vec::new();
-        let err = |needle: &str, msg: String| {
-            ConfigError::new(
-                origin.to_string(),
-                line_containing(text, &format!("\"{needle}\"")),
-                msg,
-            )
+        let mut table = PhraseTable {
+            phrases: Vec::new(),
+            errors: Vec::new(),
+            origin,
+            text,
         };
-        let mut levels: Vec<Level> = Vec::new();
-        let mut phrases: Vec<Phrase> = Vec::new();
-        let mut add = |spelling: &str, kind: PhraseKind, errors: &mut Vec<ConfigError>| {
-            let words = words_of(spelling);
-            if words.is_empty() {
-                errors.push(err(spelling, format!("{spelling:?} holds no word")));
-                return;
-            }
-            let clash = phrases.iter().find(|p| {
-                p.kind != kind
-                    && p.words.len() == words.len()
-                    && p.words
-                        .iter()
-                        .zip(&words)
-                        .all(|(a, b)| a.eq_ignore_ascii_case(b))
-            });
-            if clash.is_some() {
-                errors.push(err(
-                    spelling,
-                    format!("{spelling:?} is already used by another marking word"),
-                ));
-                return;
-            }
-            phrases.push(Phrase { words, kind });
-        };
-        for (name, rank, spellings) in spec.levels {
-            if levels.iter().any(|l| l.name.eq_ignore_ascii_case(name)) {
-                errors.push(err(name, format!("level {name:?} is defined twice")));
-                continue;
-            }
-            if *rank == 0 {
-                errors.push(err(
-                    name,
-                    format!("level {name:?}: rank must be 1 or more (0 means unmarked)"),
-                ));
-            }
-            let idx = levels.len();
-            levels.push(Level {
-                name: name.clone(),
-                rank: *rank,
-            });
-            add(name, PhraseKind::Level(idx), &mut errors);
-            for s in spellings.iter().filter(|s| !words_eq(s, name)) {
-                add(s, PhraseKind::Level(idx), &mut errors);
-            }
-        }
+        let levels = table.add_levels(spec.levels);
         for (i, e) in spec.endorsements.iter().enumerate() {
-            add(e, PhraseKind::Endorsement(i), &mut errors);
+            table.add(e, PhraseKind::Endorsement(i));
         }
         for n in spec.nzeo {
-            add(n, PhraseKind::Nzeo, &mut errors);
+            table.add(n, PhraseKind::Nzeo);
         }
         for r in spec.rel_to {
-            add(r, PhraseKind::RelTo, &mut errors);
+            table.add(r, PhraseKind::RelTo);
         }
         for s in spec.seemail {
-            add(s, PhraseKind::Seemail, &mut errors);
+            table.add(s, PhraseKind::Seemail);
         }
         if levels.is_empty() {
-            errors.push(ConfigError::new(
+            table.errors.push(ConfigError::new(
                 origin.to_string(),
                 None,
                 "at least one [[level]] is required".into(),
             ));
         }
-        phrases.sort_by_key(|p| std::cmp::Reverse(p.words.len()));
+        let PhraseTable {
+            mut phrases,
+            errors,
+            ..
+        } = table;
         if !errors.is_empty() {
             return Err(errors);
         }
+        phrases.sort_by_key(|p| std::cmp::Reverse(p.words.len()));
         let all_upper = phrases
             .iter()
             .flat_map(|p| &p.words)
