@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dmarc_reports;
 pub mod domain;
 pub mod envelope;
 pub mod extract;
@@ -17,6 +18,8 @@ pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod posture;
 pub mod report;
 pub mod scan;
 pub mod spf_eval;
+pub mod tls_policy;

@@ -6,15 +6,21 @@
 use crate::auth::{AuthEngine, AuthReport, MessageAuth, SpfVerdict};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
+use crate::extract::{Routed, Router};
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
-use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
 use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Rule id of the finding for content that cannot be inspected (NZISM 15.2.37).
+pub const UNINSPECTABLE_RULE: &str = "content.uninspectable";
+/// Trace header naming the parts that could not be inspected, and why.
+pub const UNINSPECTABLE_HEADER: &str = "X-SGE-Uninspectable";
 
 /// Everything compiled from one configuration.
 pub struct Engine {
@@ -23,6 +29,7 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    content: Arc<crate::config::content::ContentConfig>,
     markings: Arc<MarkingScanner>,
     /// SPF/DKIM/DMARC/ARC and signing; `None` when `[auth] enabled = false`.
     auth: Option<Arc<AuthEngine>>,
@@ -52,7 +59,7 @@ impl Engine {
         // DLP rules name levels of the markings vocabulary (default one if broken).
         let rank_of = |name: &str| match &markings {
             Some(m) => m.vocabulary().rank_of(name),
-            None => crate::scan::dlp::level_rank(name),
+            None => crate::scan::markings::embedded_vocabulary().rank_of(name),
         };
         let dlp_ctx = crate::scan::dlp::DlpContext {
             rank_of: &rank_of,
@@ -62,11 +69,15 @@ impl Engine {
             Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }
+        let content = Arc::new(cfg.content.clone());
         let mime_limits = MimeLimits {
             max_depth: cfg.limits.max_mime_depth,
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
+        for e in crate::tls_policy::validate(&loaded) {
+            errors.push(e);
+        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()
@@ -78,6 +89,7 @@ impl Engine {
                 direction,
                 scanners,
                 mime_limits,
+                content,
                 markings,
                 auth,
             }),
@@ -133,7 +145,8 @@ impl Engine {
         MessageScan {
             engine: Arc::clone(self),
             auth,
-            walker: MimeWalker::new(self.mime_limits),
+            walker: MimeWalker::new(self.mime_limits).bytes_only(),
+            router: Router::new(Arc::clone(&self.content)),
             fanout: Fanout {
                 states,
                 anomalies: Vec::new(),
@@ -232,6 +245,8 @@ pub struct MessageScan {
     /// The SPF verdict reached at MAIL FROM (inbound mail).
     spf: Option<SpfVerdict>,
     walker: MimeWalker,
+    /// Types each part by content and opens containers, between walker and fan-out.
+    router: Router,
     fanout: Fanout,
     raw: RawMessage,
     findings: Vec<Finding>,
@@ -290,7 +305,11 @@ impl MessageScan {
         if let Some(auth) = &mut self.auth {
             auth.header(name, raw_value);
         }
-        self.walker.header(name, raw_value, &mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.header(name, raw_value, &mut routed);
     }
 
     /// End of the header block. Returns a decision when the message can already be
@@ -300,7 +319,11 @@ impl MessageScan {
         if let Some(auth) = &mut self.auth {
             auth.end_of_headers();
         }
-        self.walker.end_of_headers(&mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.end_of_headers(&mut routed);
         for s in &mut self.fanout.states {
             s.end_of_headers(&self.env, &mut self.facts, &mut self.findings);
         }
@@ -316,19 +339,31 @@ impl MessageScan {
     /// One body chunk, in order, as it arrives.
     pub fn body(&mut self, chunk: &[u8]) {
         self.raw.push(&[chunk]);
-        self.walker.body(chunk, &mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.body(chunk, &mut routed);
     }
 
     /// End of message: every scanner's remaining findings and authentication folded
     /// into one decision; outbound mail that is let through is then DKIM-signed.
     pub async fn finish(&mut self) -> Decision {
-        self.walker.finish(&mut self.fanout);
+        {
+            let mut routed = Routed {
+                router: &mut self.router,
+                out: &mut self.fanout,
+            };
+            self.walker.finish(&mut routed);
+        }
+        self.uninspectable();
         let limits = &self.engine.loaded.config.limits;
+        let direction = self.env.direction();
         for a in &self.fanout.anomalies {
             self.findings.push(Finding::new(
                 format!("content.{}", a.name()),
                 FindingKind::Content,
-                limits.malformed_mime_action,
+                limits.malformed_mime_action.get(direction),
                 format!("malformed message structure: {a:?}"),
             ));
         }
@@ -384,7 +419,37 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
+    }
+
+    /// `content.uninspectable` (NZISM 15.2.37) when some content could not be read;
+    /// the finding and a trace header name each part and the reason.
+    fn uninspectable(&mut self) {
+        let problems = self.router.problems();
+        if problems.is_empty() {
+            return;
+        }
+        let action = self.content_action();
+        let list = problems.join("; ");
+        self.findings.push(
+            Finding::new(
+                UNINSPECTABLE_RULE,
+                FindingKind::Content,
+                action,
+                format!("content cannot be inspected (NZISM 15.2.37): {list}"),
+            )
+            .with_data(serde_json::json!({ "reasons": problems })),
+        );
+        self.facts.header_edits.push(HeaderEdit::Add {
+            name: UNINSPECTABLE_HEADER.into(),
+            value: crate::policy::decision::sanitize_reply_text(&list),
+        });
+    }
+
+    fn content_action(&self) -> Action {
+        let d = self.env.direction();
+        self.engine.content.uninspectable_action.get(d)
     }
 
     /// Authentication results (SPF, DKIM, DMARC, ARC, signatures), valid after `finish`.

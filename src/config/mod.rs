@@ -4,16 +4,26 @@
 //!
 //! Every file model (what serde reads from the files) lives here; the runtime types
 //! compiled from them live next to the code that uses them. This module imports
-//! nothing else from the crate, so every other module may depend on it.
+//! nothing else from the crate but `envelope::Direction`, so every other module may
+//! depend on it.
 
 mod action;
 pub mod auth;
+pub mod content;
+pub mod dlp;
+pub mod dmarc_reports;
 mod error;
+pub mod keywords;
+pub mod markings;
 pub mod policy;
+mod posture;
+mod tls_policy;
 mod units;
 
 pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
 use serde::Deserialize;
@@ -53,6 +63,14 @@ pub struct Config {
     pub policy: policy::PolicyConfig,
     #[serde(default)]
     pub routes: policy::RoutesConfig,
+    #[serde(default)]
+    pub content: content::ContentConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
+    #[serde(default)]
+    pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -113,8 +131,9 @@ pub struct LimitsConfig {
     pub max_mime_parts: u32,
     pub max_header_line: ByteSize,
     /// What to do with structurally broken MIME (unterminated multipart, bad base64,
-    /// nesting over the limit). Content is still scanned as far as it can be.
-    pub malformed_mime_action: Action,
+    /// nesting over the limit), per direction (one action = both). Content is still
+    /// scanned as far as it can be.
+    pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
 }
@@ -127,7 +146,10 @@ impl Default for LimitsConfig {
             max_mime_depth: 20,
             max_mime_parts: 1000,
             max_header_line: ByteSize(64 * 1024),
-            malformed_mime_action: Action::Tag,
+            malformed_mime_action: content::PerDirection {
+                inbound: Action::Tag,
+                outbound: Action::Quarantine,
+            },
             internal_error_action: Action::Tempfail,
         }
     }
@@ -306,6 +328,17 @@ pub fn line_with(text: &str, key: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|l| l.contains(key) && l.contains(&quoted))
         .or_else(|| text.lines().position(|l| l.contains(&quoted)))
+        .map(|i| i + 1)
+}
+
+/// The line that sets `key` (`key = ...`, not a comment that mentions it).
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
         .map(|i| i + 1)
 }
 

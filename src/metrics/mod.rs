@@ -7,6 +7,7 @@
 //! message ids never become label values.
 
 mod caches;
+pub mod connectors;
 mod families;
 pub mod http;
 mod record;
@@ -40,7 +41,17 @@ pub mod error_kind {
     /// packet over the 1 MiB limit): the connection was closed.
     pub const MILTER_PROTOCOL: &str = "milter_protocol";
 
-    pub const ALL: [&str; 5] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP, MILTER_PROTOCOL];
+    /// An ingested DMARC aggregate report could not be read.
+    pub const DMARC_REPORT: &str = "dmarc_report";
+
+    pub const ALL: [&str; 6] = [
+        MILTER_ACTION,
+        INTERNAL,
+        DNS,
+        METRICS_HTTP,
+        MILTER_PROTOCOL,
+        DMARC_REPORT,
+    ];
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):

@@ -104,6 +104,11 @@ impl RoutePolicy {
         &self.local
     }
 
+    /// The ceiling of a domain listed nowhere (the Internet).
+    pub fn default_ceiling(&self) -> &Ceiling {
+        &self.default
+    }
+
     pub fn is_local(&self, domain: &str) -> bool {
         self.local.covers(domain)
     }

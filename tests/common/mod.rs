@@ -116,3 +116,5 @@ pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
         .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
         .map(|l| l[prefix.len()..].trim().to_string())
 }
+
+pub mod corpus;
