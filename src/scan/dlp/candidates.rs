@@ -52,8 +52,11 @@ impl Group {
     }
 
     fn push_slice(&mut self, digits: &[u8]) {
-        let room = MAX_GROUP.saturating_sub(self.len).min(digits.len());
-        self.digits[self.len..self.len + room].copy_from_slice(&digits[..room]);
+        // A run already longer than MAX_GROUP (continued in a later chunk) keeps
+        // counting; only the first MAX_GROUP digits are stored (found by fuzzing).
+        let at = self.len.min(MAX_GROUP);
+        let room = (MAX_GROUP - at).min(digits.len());
+        self.digits[at..at + room].copy_from_slice(&digits[..room]);
         self.len += digits.len();
     }
 }
