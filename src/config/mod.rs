@@ -110,6 +110,10 @@ pub struct LimitsConfig {
     pub malformed_mime_action: Action,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
+    /// Bytes of all messages in flight together (what is kept of each, up to
+    /// `max_message_size`). When full, new messages and the one that would overflow
+    /// it get `451 4.3.1`, so memory stays bounded under any load.
+    pub max_in_flight_bytes: ByteSize,
 }
 
 impl Default for LimitsConfig {
@@ -122,6 +126,7 @@ impl Default for LimitsConfig {
             max_header_line: ByteSize(64 * 1024),
             malformed_mime_action: Action::Tag,
             internal_error_action: Action::Tempfail,
+            max_in_flight_bytes: ByteSize(1024 * 1024 * 1024),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::Shared;
 use super::session::Session;
 use crate::envelope::strip_brackets;
 use crate::metrics::{error_kind, global as metrics};
-use crate::pipeline::report_decision;
+use crate::pipeline::{MessageScan, report_decision};
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
@@ -136,7 +136,16 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         session.client.daemon_name = daemon;
     }
     let engine = shared.engine();
-    session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
+    if shared.budget.used() >= engine.loaded.config.limits.max_in_flight_bytes.0 {
+        return budget_full(&mut cx.reply);
+    }
+    session.begin_message(
+        Arc::clone(&engine),
+        &sender,
+        auth_user,
+        &shared.in_flight,
+        &shared.budget,
+    );
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
         // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
@@ -168,6 +177,9 @@ async fn header(cx: &mut Context<Session>, name: CString, value: CString) -> Sta
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
+    if !session.charge(name.as_bytes().len() + value.as_bytes().len() + 3) {
+        return over_budget(session, &mut cx.reply);
+    }
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
@@ -205,6 +217,12 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
         return Status::Continue;
     };
     // Decided early: nothing more to read.
+    if session.scan().is_none() {
+        return Status::Continue;
+    }
+    if !session.charge(chunk.len()) {
+        return over_budget(session, &mut cx.reply);
+    }
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
@@ -244,6 +262,37 @@ fn internal_error(session: &mut Session, reply: &mut indymilter::SmtpReply) -> S
     early_status(action)
 }
 
+/// MAIL FROM while the in-flight byte budget is used up: the MTA retries later.
+fn budget_full(reply: &mut indymilter::SmtpReply) -> Status {
+    tracing::warn!("[limits] max_in_flight_bytes reached; tempfailing a new message");
+    let _ = reply.set_error_reply(
+        "451",
+        Some("4.3.1"),
+        ["[sge:limit.in_flight] too much mail in flight; try again later"],
+    );
+    Status::Tempfail
+}
+
+/// A message whose next bytes would overflow `[limits] max_in_flight_bytes`:
+/// tempfailed (fail closed), its bytes given back at once.
+fn over_budget(session: &mut Session, reply: &mut indymilter::SmtpReply) -> Status {
+    let finding = Finding::new(
+        "limit.in_flight",
+        FindingKind::Limit,
+        Action::Tempfail,
+        "too much mail in flight; try again later",
+    )
+    .with_reply_code(451, "4.3.1");
+    let decision = Decision::from_findings(vec![finding]);
+    tracing::warn!("[limits] max_in_flight_bytes reached; tempfailing a message");
+    if let Some(scan) = session.scan() {
+        scan.report(&decision);
+    }
+    session.end_message();
+    set_reply(reply, &decision);
+    Status::Tempfail
+}
+
 /// The milter status for an action decided before end of message, when neither
 /// header changes nor quarantine can be requested yet.
 fn early_status(action: Action) -> Status {
@@ -270,14 +319,24 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
-    let Some(scan) = session.scan() else {
+    let Some(mut scan) = session.take_scan() else {
         session.end_message();
         return Status::Continue;
     };
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let decision = scan.finish().await;
+    let Some((scan, decision)) = finish(scan).await else {
+        session.end_message();
+        tracing::error!("internal error (panic) at end of message; tempfailing");
+        metrics().error(error_kind::INTERNAL);
+        let _ = cx.reply.set_error_reply(
+            "451",
+            Some("4.3.0"),
+            ["[sge:internal.error] temporary internal error while checking the message"],
+        );
+        return Status::Tempfail;
+    };
     let env = scan.envelope().clone();
     let facts = scan.facts().clone();
     let auth = scan.auth_report().cloned();
@@ -313,6 +372,34 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     report_decision(&env, &decision, &facts, auth.as_ref(), size, elapsed);
     set_reply(&mut cx.reply, &decision);
     status
+}
+
+/// Messages at least this large finish off the async workers: hashing a large
+/// body for DKIM (and extracting its attachments) takes milliseconds that would
+/// otherwise stall every other connection on that worker.
+const OFF_RUNTIME_BYTES: u64 = 1024 * 1024;
+
+/// Runs `finish` (the end-of-message checks). A large message runs on the blocking
+/// pool, at most one per CPU at a time; its DNS waits still run on the runtime's
+/// I/O driver. `None` when it panicked there.
+async fn finish(mut scan: Box<MessageScan>) -> Option<(Box<MessageScan>, Decision)> {
+    if scan.raw().size() < OFF_RUNTIME_BYTES {
+        let decision = scan.finish().await;
+        return Some((scan, decision));
+    }
+    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let heavy = HEAVY.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    });
+    let _permit = heavy.acquire().await.ok()?;
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let decision = rt.block_on(scan.finish());
+        (scan, decision)
+    })
+    .await
+    .ok()
 }
 
 async fn apply_edits(
