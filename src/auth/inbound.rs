@@ -3,7 +3,7 @@
 
 use super::dns::Dns;
 use super::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
-use super::spf::{SpfIdentity, SpfVerdict};
+use super::spf_check::{SpfIdentity, SpfVerdict};
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::Policy;
@@ -18,6 +18,8 @@ pub struct InboundResults {
     pub dkim: Vec<DkimVerdict>,
     pub dmarc: DmarcVerdict,
     pub arc: ArcVerdict,
+    /// mail-auth's DMARC evaluation (aligned results, the record), for reports.
+    pub dmarc_output: mail_auth::DmarcOutput,
     /// Domains of the RFC5322.From header (lower-cased).
     pub from_domains: Vec<String>,
     /// The `Authentication-Results` value (authserv-id first), CRLF-folded.
@@ -121,6 +123,7 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         dkim: dkim_verdicts,
         dmarc: dmarc_verdict,
         arc: arc_verdict,
+        dmarc_output: dmarc,
         from_domains,
         header_value: header_value(&ar, authserv_id),
     }
@@ -141,6 +144,7 @@ fn unparsable(spf: &SpfVerdict, authserv_id: &str) -> InboundResults {
             sealer: None,
             instances: 0,
         },
+        dmarc_output: mail_auth::DmarcOutput::default(),
         from_domains: Vec::new(),
         header_value: format!(
             "{authserv_id};\r\n\tspf={} smtp.mailfrom={};\r\n\tdkim=permerror (unparsable message)",

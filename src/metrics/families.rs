@@ -1,8 +1,9 @@
 //! The metric families and their registry.
 
+use super::caches::{CacheReading, CacheSource};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
+use crate::config::Action;
 use crate::envelope::Direction;
-use crate::policy::Action;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -40,10 +41,12 @@ pub struct Metrics {
     pub dlp_detections: IntCounterVec,
     pub auth_results: IntCounterVec,
     pub dkim_signatures: IntCounterVec,
+    pub dmarc_report_messages: IntCounterVec,
     pub message_duration: Histogram,
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
@@ -51,10 +54,12 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub build_info: IntGaugeVec,
-    pub(super) caches: super::caches::CacheSource,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
+    pub(super) caches: CacheSource,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
+pub(super) fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NAMESPACE)
 }
 
@@ -65,7 +70,7 @@ fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(o).expect("static histogram options are valid")
 }
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(opts(name, help), labels).expect("static counter options are valid")
 }
 
@@ -116,8 +121,13 @@ impl Metrics {
             ),
             dkim_signatures: counter_vec(
                 "dkim_signatures_total",
-                "Outbound DKIM signing attempts, by result (signed, failed, skipped).",
+                "Outbound DKIM signing attempts, by result (signed, failed).",
                 &["result"],
+            ),
+            dmarc_report_messages: counter_vec(
+                "dmarc_report_messages_total",
+                "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
+                &["domain", "dkim", "spf", "disposition"],
             ),
             message_duration: histogram(
                 "message_duration_seconds",
@@ -137,6 +147,11 @@ impl Metrics {
             connections_active: IntGauge::with_opts(opts(
                 "connections_active",
                 "Milter connections currently open.",
+            ))
+            .expect("static gauge options are valid"),
+            connections_max: IntGauge::with_opts(opts(
+                "connections_max",
+                "The configured [milter] max_connections: connections beyond it wait to be accepted.",
             ))
             .expect("static gauge options are valid"),
             cache_requests: counter_vec(
@@ -170,6 +185,7 @@ impl Metrics {
                 "Always 1; the version label tells which sge-milter is running.",
                 &["version"],
             ),
+            connectors: super::connectors::ConnectorMetrics::new(),
             caches: Default::default(),
         };
         m.build_info
@@ -211,10 +227,12 @@ impl Metrics {
             Box::new(self.dlp_detections.clone()),
             Box::new(self.auth_results.clone()),
             Box::new(self.dkim_signatures.clone()),
+            Box::new(self.dmarc_report_messages.clone()),
             Box::new(self.message_duration.clone()),
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
@@ -229,6 +247,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.
@@ -242,7 +261,8 @@ impl Metrics {
 
     /// Every family in the Prometheus text exposition format.
     pub fn render(&self) -> Vec<u8> {
-        self.refresh_caches();
+        self.caches
+            .refresh(&self.cache_requests, &self.cache_entries);
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a failure would be a malformed
         // family, which `register` already rejected.
@@ -250,6 +270,11 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+
+    /// Sets the function read at every scrape for the resolver caches' counts.
+    pub fn set_cache_source(&self, f: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
+        self.caches.set(f);
     }
 
     /// The content type of [`Metrics::render`]'s output.
@@ -278,6 +303,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",

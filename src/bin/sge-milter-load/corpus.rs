@@ -7,8 +7,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sge_milter::auth::settings::{DEFAULT_SIGN_HEADERS, DkimKeyConfig};
 use sge_milter::auth::sign::Signer;
+use sge_milter::config::auth::{DEFAULT_SIGN_HEADERS, DkimKeyConfig};
 use std::path::PathBuf;
 
 /// What to generate.
