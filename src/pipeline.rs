@@ -59,7 +59,7 @@ impl Engine {
         // DLP rules name levels of the markings vocabulary (default one if broken).
         let rank_of = |name: &str| match &markings {
             Some(m) => m.vocabulary().rank_of(name),
-            None => crate::scan::dlp::level_rank(name),
+            None => crate::scan::markings::embedded_vocabulary().rank_of(name),
         };
         let dlp_ctx = crate::scan::dlp::DlpContext {
             rank_of: &rank_of,

@@ -34,6 +34,8 @@ fn exported_families() -> BTreeSet<String> {
         1,
         Duration::ZERO,
     );
+    // Only ingested DMARC reports create series in this family.
+    m.dmarc_report_messages(["agency.test", "fail", "fail", "reject"], 1);
     String::from_utf8(m.render())
         .unwrap()
         .lines()
@@ -129,6 +131,7 @@ fn dashboard_has_the_panels_admins_need() {
         "active milter connections",
         "config reloads",
         "errors",
+        "failing dmarc as our domains",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let chunk = usize::from(first).max(1);
-    let mut scan = engine().start_message(envelope(Direction::Outbound));
+    let mut scan = engine().start_message(envelope(Direction::Outbound), None);
     scan.header("From", b" alice@agency.govt.nz");
     scan.header("To", b" bob@example.com");
     scan.header("Subject", b" IRD number and bank account [UNCLASSIFIED]");

@@ -102,6 +102,9 @@ fuzz_target!(|data: &[u8]| {
         };
         tokio::join!(write, read);
         let _ = stop_tx.send(());
-        server.await.expect("milter task ended without a panic").expect("milter ran");
+        server
+            .await
+            .expect("milter task ended without a panic")
+            .expect("milter ran");
     });
 });

@@ -2,9 +2,8 @@
 //! per-message extraction budget, and what happens to content that cannot be read.
 //! Also the per-direction action type shared with `[limits] malformed_mime_action`.
 
-use super::{ByteSize, Seconds};
+use super::{Action, ByteSize, Seconds};
 use crate::envelope::Direction;
-use crate::policy::Action;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]

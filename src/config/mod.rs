@@ -4,13 +4,17 @@
 //!
 //! Every file model (what serde reads from the files) lives here; the runtime types
 //! compiled from them live next to the code that uses them. This module imports
-//! nothing else from the crate, so every other module may depend on it.
+//! nothing else from the crate but `envelope::Direction`, so every other module may
+//! depend on it.
 
 mod action;
 pub mod auth;
 pub mod content;
+pub mod dlp;
 pub mod dmarc_reports;
 mod error;
+pub mod keywords;
+pub mod markings;
 pub mod policy;
 mod posture;
 mod tls_policy;
@@ -329,6 +333,17 @@ pub fn line_with(text: &str, key: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|l| l.contains(key) && l.contains(&quoted))
         .or_else(|| text.lines().position(|l| l.contains(&quoted)))
+        .map(|i| i + 1)
+}
+
+/// The line that sets `key` (`key = ...`, not a comment that mentions it).
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
         .map(|i| i + 1)
 }
 

@@ -1,7 +1,7 @@
 //! Families of the connector features: the TLS policy socketmap, MTA-STS fetches and
 //! the posture monitor. Recorded with plain values (`&str`, `f64`).
 
-use super::families::{counter_vec, opts};
+use super::families::{Family, counter_vec, opts};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, Registry};
 
 /// `tls_policy_lookups_total{policy}` label values: which rule answered Postfix.
@@ -18,6 +18,30 @@ pub const TLS_POLICY_SOURCES: [&str; 6] = [
 pub const MTA_STS_FETCH_RESULTS: [&str; 7] =
     ["ok", "dns", "connect", "tls", "http", "invalid", "timeout"];
 
+const TLS_POLICY_LOOKUPS_TOTAL: Family = Family {
+    name: "tls_policy_lookups_total",
+    help: "TLS policy socketmap look-ups from Postfix, by the rule that answered (none: Postfix's default applies).",
+    labels: &["policy"],
+};
+
+const MTA_STS_FETCHES_TOTAL: Family = Family {
+    name: "mta_sts_fetches_total",
+    help: "MTA-STS policy fetches over HTTPS, by result (ok, or the stage that failed).",
+    labels: &["result"],
+};
+
+const POSTURE_CHECK: Family = Family {
+    name: "posture_check",
+    help: "Last posture check result per monitored domain and check: 1 pass, 0.5 warn, 0 fail.",
+    labels: &["domain", "check"],
+};
+
+const POSTURE_LAST_RUN: Family = Family {
+    name: "posture_last_run_timestamp_seconds",
+    help: "Unix time the posture monitor last finished a run (0: never).",
+    labels: &[],
+};
+
 pub struct ConnectorMetrics {
     pub tls_policy_lookups: IntCounterVec,
     pub mta_sts_fetches: IntCounterVec,
@@ -28,29 +52,12 @@ pub struct ConnectorMetrics {
 impl ConnectorMetrics {
     pub(super) fn new() -> ConnectorMetrics {
         let m = ConnectorMetrics {
-            tls_policy_lookups: counter_vec(
-                "tls_policy_lookups_total",
-                "TLS policy socketmap look-ups from Postfix, by the rule that answered (none: Postfix's default applies).",
-                &["policy"],
-            ),
-            mta_sts_fetches: counter_vec(
-                "mta_sts_fetches_total",
-                "MTA-STS policy fetches over HTTPS, by result (ok, or the stage that failed).",
-                &["result"],
-            ),
-            posture_check: GaugeVec::new(
-                opts(
-                    "posture_check",
-                    "Last posture check result per monitored domain and check: 1 pass, 0.5 warn, 0 fail.",
-                ),
-                &["domain", "check"],
-            )
-            .expect("static gauge options are valid"),
-            posture_last_run: Gauge::with_opts(opts(
-                "posture_last_run_timestamp_seconds",
-                "Unix time the posture monitor last finished a run (0: never).",
-            ))
-            .expect("static gauge options are valid"),
+            tls_policy_lookups: counter_vec(&TLS_POLICY_LOOKUPS_TOTAL),
+            mta_sts_fetches: counter_vec(&MTA_STS_FETCHES_TOTAL),
+            posture_check: GaugeVec::new(opts(&POSTURE_CHECK), POSTURE_CHECK.labels)
+                .expect("static gauge options are valid"),
+            posture_last_run: Gauge::with_opts(opts(&POSTURE_LAST_RUN))
+                .expect("static gauge options are valid"),
         };
         for p in TLS_POLICY_SOURCES {
             m.tls_policy_lookups.with_label_values(&[p]);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use stream::Stream;
 use tally::Tally;
 
-pub use config::{DlpContext, level_rank};
+pub use config::DlpContext;
 
 /// Compiled `dlp.toml`, shared by every message.
 #[derive(Debug)]
@@ -32,8 +32,8 @@ pub struct DlpScanner {
 }
 
 impl DlpScanner {
-    /// Compiles `dlp.toml` on its own: default classification vocabulary, local
-    /// domains only from the file.
+    /// Compiles `dlp.toml` on its own: the embedded markings vocabulary, no local
+    /// domains (every recipient is external).
     pub fn compile(file: &RuleFile) -> Result<DlpScanner, ConfigErrors> {
         DlpScanner::compile_with(file, &DlpContext::standalone())
     }

@@ -1,10 +1,13 @@
 //! Unit tests of the marking state, driven through ContentSink / ScanState as the
 //! pipeline drives them.
 
+use super::read::{brackets, strip_caveat_prefix};
 use super::*;
 use crate::config::load;
 use crate::envelope::Direction;
-use crate::policy::Action;
+use crate::message::PartInfo;
+use crate::policy::{Action, Classification, Finding, HeaderEdit};
+use crate::scan::MessageFacts;
 
 fn scanner_with(edit: impl FnOnce(&mut LoadedConfig)) -> Arc<MarkingScanner> {
     let mut loaded = load(None).unwrap();
