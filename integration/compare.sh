@@ -12,9 +12,13 @@
 #   opendmarc  OpenDMARC 1.4 with its own SPF (Debian package)
 # and prints each one's median msg/s, p50/p99 and its ratio to the no-op milter.
 #
-# OpenDMARC has no setting for a DNS server port, so knotd listens on port 53 of a
-# private loopback address and OpenDMARC/OpenDKIM run in a mount namespace whose
-# /etc/resolv.conf points there (the system's resolv.conf is not touched).
+# OpenDKIM and OpenDMARC have no setting for a DNS server port, so knotd listens on
+# port 53 of a private loopback address (OpenDKIM: Nameservers) and OpenDMARC runs in
+# a mount namespace whose /etc/resolv.conf points there (the system's is not touched).
+#
+# The client leaves TCP_NODELAY off, as Postfix does. libmilter milters (OpenDKIM,
+# OpenDMARC) do not set it either, so over TCP they wait on delayed ACKs; set
+# SGE_COMPARE_NODELAY=1 to see them without that (the client then sets it).
 # Root is needed for that and to install opendkim/opendmarc when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +34,7 @@ for p in opendkim opendmarc knot; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
         || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$p" >/dev/null
 done
-nice -n 5 cargo build --release --bins --quiet
+[ -n "${SGE_COMPARE_NO_BUILD:-}" ] || nice -n 5 cargo build --release --bins --quiet
 
 WORK="$(mktemp -d /tmp/sge-compare.XXXXXX)"
 chmod 755 "$WORK"
@@ -38,7 +42,7 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    [ -n "${SGE_COMPARE_KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -65,7 +69,7 @@ knotd -c "$WORK/knot.conf" 2>"$WORK/knot.log" & PIDS+=($!)
 wait_port "$DNS_IP" 53
 echo "nameserver $DNS_IP" >"$WORK/resolv.conf"
 # A namespace where /etc/resolv.conf is ours, for the milters that read it.
-with_resolv() { unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec \"\$@\"" sh "$@"; }
+with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec \"\$@\"" sh "$@"; }
 
 # --- the milters ---
 P_NOOP=$(free_port); P_SGE=$(free_port); P_DKIM=$(free_port); P_DMARC=$(free_port)
@@ -88,14 +92,6 @@ sed -i "s|^listen = .*|listen = \"unix:$WORK/sge.sock\"|" "$WORK/sge-unix.toml"
 "$BIN/sge-milter" run --config "$WORK/sge-milter.toml" 2>"$WORK/sge.log" & PIDS+=($!); SGE_PID=$!
 "$BIN/sge-milter" run --config "$WORK/sge-unix.toml" 2>"$WORK/sge-unix.log" & PIDS+=($!)
 
-cat >"$WORK/unbound.conf" <<CONF
-server:
-    do-not-query-localhost: no
-forward-zone:
-    name: "."
-    forward-addr: $DNS_IP@53
-CONF
-chown opendkim "$WORK/unbound.conf" 2>/dev/null || true
 cat >"$WORK/opendkim.conf" <<CONF
 Mode v
 Socket inet:$P_DKIM@127.0.0.1
@@ -103,11 +99,11 @@ Background no
 Syslog no
 UserID opendkim
 PidFile $WORK/opendkim.pid
-ResolverConfiguration $WORK/unbound.conf
+Nameservers $DNS_IP
 AuthservID gw.load.test
 AlwaysAddARHeader yes
 CONF
-with_resolv opendkim -f -x "$WORK/opendkim.conf" 2>"$WORK/opendkim.log" & PIDS+=($!)
+(with_resolv opendkim -f -x "$WORK/opendkim.conf" 2>"$WORK/opendkim.log") & PIDS+=($!)
 
 cat >"$WORK/opendmarc.conf" <<CONF
 Socket inet:$P_DMARC@127.0.0.1
@@ -121,14 +117,15 @@ Syslog false
 UserID opendmarc
 PidFile $WORK/opendmarc.pid
 CONF
-with_resolv opendmarc -f -c "$WORK/opendmarc.conf" 2>"$WORK/opendmarc.log" & PIDS+=($!)
+(with_resolv opendmarc -f -c "$WORK/opendmarc.conf" 2>"$WORK/opendmarc.log") & PIDS+=($!)
 
 for p in $P_NOOP $P_SGE $P_DKIM $P_DMARC; do wait_port 127.0.0.1 "$p"; done
 wait_sock "$WORK/sge.sock"
 
 # --- the runs ---
 LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC" --duration "$DURATION"
-      --sign-key "$WORK/key.pem" --sign-selector load --domain load.test --warmup 200)
+      --sign-key "$WORK/key.pem" --sign-selector load --domain load.test --warmup 200
+      ${SGE_COMPARE_NODELAY:+--nodelay})
 declare -A TARGET=(
     [noop]="inet:127.0.0.1:$P_NOOP" [sge-tcp]="inet:127.0.0.1:$P_SGE"
     [sge-unix]="unix:$WORK/sge.sock" [opendkim]="inet:127.0.0.1:$P_DKIM"

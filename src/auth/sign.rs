@@ -134,8 +134,12 @@ pub fn load_key(path: &Path) -> Result<(DkimKey, &'static str), KeyError> {
         .map_err(|e| KeyError(format!("cannot read DKIM key {}: {e}", path.display())))?;
     let der = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|e| KeyError(format!("{} is not a PEM private key: {e}", path.display())))?;
+    // ring reads PKCS#8 v2 (with the public key, as `dkim-keygen` writes) strictly;
+    // OpenSSL's `genpkey -algorithm ed25519` writes v1, which only the lenient
+    // reader takes.
     if let PrivateKeyDer::Pkcs8(p8) = &der
         && let Ok(k) = Ed25519Key::from_pkcs8_der(p8.secret_pkcs8_der())
+            .or_else(|_| Ed25519Key::from_pkcs8_maybe_unchecked_der(p8.secret_pkcs8_der()))
     {
         return Ok((DkimKey::Ed25519(k), "ed25519-sha256"));
     }
@@ -166,4 +170,26 @@ fn rsa_bits(der: &PrivateKeyDer<'_>) -> Option<usize> {
         _ => return None,
     };
     Some(key.size() * 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ed25519 key as `openssl genpkey -algorithm ed25519` writes it (PKCS#8 v1,
+    /// no public key) loads and signs.
+    #[test]
+    fn loads_an_openssl_style_pkcs8_v1_ed25519_key() {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        der.extend_from_slice(&[7u8; 32]);
+        let pem = crate::auth::keygen::pem_wrap("PRIVATE KEY", &der);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ed.pem");
+        std::fs::write(&path, pem).unwrap();
+        let (_, alg) = load_key(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(alg, "ed25519-sha256");
+    }
 }

@@ -136,6 +136,10 @@ pub struct LimitsConfig {
     pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
+    /// Bytes of all messages in flight together (what is kept of each, up to
+    /// `max_message_size`). When full, new messages and the one that would overflow
+    /// it get `451 4.3.1`, so memory stays bounded under any load.
+    pub max_in_flight_bytes: ByteSize,
 }
 
 impl Default for LimitsConfig {
@@ -151,6 +155,7 @@ impl Default for LimitsConfig {
                 outbound: Action::Quarantine,
             },
             internal_error_action: Action::Tempfail,
+            max_in_flight_bytes: ByteSize(1024 * 1024 * 1024),
         }
     }
 }

@@ -5,6 +5,7 @@ use super::Shared;
 use super::session::Session;
 use crate::envelope::strip_brackets;
 use crate::metrics::{error_kind, global as metrics};
+use crate::pipeline::MessageScan;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::report::report_decision;
 use futures_util::FutureExt;
@@ -168,7 +169,16 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         session.client.daemon_name = daemon;
     }
     let engine = shared.engine();
-    session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
+    if shared.budget.used() >= engine.loaded.config.limits.max_in_flight_bytes.0 {
+        return budget_full(&mut cx.reply);
+    }
+    session.begin_message(
+        Arc::clone(&engine),
+        &sender,
+        auth_user,
+        &shared.in_flight,
+        &shared.budget,
+    );
     crate::fault::panic_point("mail", Some(&sender));
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
@@ -202,6 +212,9 @@ async fn header(cx: &mut Context<Session>, name: CString, value: CString) -> Sta
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
+    if !session.charge(name.as_bytes().len() + value.as_bytes().len() + 3) {
+        return over_budget(session, &mut cx.reply);
+    }
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
@@ -236,6 +249,12 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
         return Status::Continue;
     };
     // Decided early: nothing more to read.
+    if session.scan().is_none() {
+        return Status::Continue;
+    }
+    if !session.charge(chunk.len()) {
+        return over_budget(session, &mut cx.reply);
+    }
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
@@ -283,6 +302,37 @@ fn internal_error(session: Option<&mut Session>, reply: &mut indymilter::SmtpRep
     early_status(action)
 }
 
+/// MAIL FROM while the in-flight byte budget is used up: the MTA retries later.
+fn budget_full(reply: &mut indymilter::SmtpReply) -> Status {
+    tracing::warn!("[limits] max_in_flight_bytes reached; tempfailing a new message");
+    let _ = reply.set_error_reply(
+        "451",
+        Some("4.3.1"),
+        ["[sge:limit.in_flight] too much mail in flight; try again later"],
+    );
+    Status::Tempfail
+}
+
+/// A message whose next bytes would overflow `[limits] max_in_flight_bytes`:
+/// tempfailed (fail closed), its bytes given back at once.
+fn over_budget(session: &mut Session, reply: &mut indymilter::SmtpReply) -> Status {
+    let finding = Finding::new(
+        "limit.in_flight",
+        FindingKind::Limit,
+        Action::Tempfail,
+        "too much mail in flight; try again later",
+    )
+    .with_reply_code(451, "4.3.1");
+    let decision = Decision::from_findings(vec![finding]);
+    tracing::warn!("[limits] max_in_flight_bytes reached; tempfailing a message");
+    if let Some(scan) = session.scan() {
+        scan.report(&decision);
+    }
+    session.end_message();
+    set_reply(reply, &decision);
+    Status::Tempfail
+}
+
 /// The milter status for an action decided before end of message, when neither
 /// header changes nor quarantine can be requested yet.
 fn early_status(action: Action) -> Status {
@@ -317,7 +367,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
-    let Some(scan) = session.scan() else {
+    let Some(mut scan) = session.take_scan() else {
         session.end_message();
         return Status::Continue;
     };
@@ -325,7 +375,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         scan.set_queue_id(id);
     }
     crate::fault::panic_point("eom", scan.envelope().mail_from.as_deref());
-    let decision = scan.finish().await;
+    let (scan, decision) = finish(scan).await;
     let env = scan.envelope().clone();
     let facts = scan.facts().clone();
     let auth = scan.auth_report().cloned();
@@ -361,6 +411,40 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     report_decision(&env, &decision, &facts, auth.as_ref(), size, elapsed);
     set_reply(&mut cx.reply, &decision);
     status
+}
+
+/// Messages at least this large finish off the async workers: hashing a large
+/// body for DKIM (and extracting its attachments) takes milliseconds that would
+/// otherwise stall every other connection on that worker.
+const OFF_RUNTIME_BYTES: u64 = 1024 * 1024;
+
+/// Runs `finish` (the end-of-message checks). A large message runs on the blocking
+/// pool, at most one per CPU at a time; its DNS waits still run on the runtime's
+/// I/O driver. A panic there is resumed here, so `timed_eom` contains it like any
+/// other.
+async fn finish(mut scan: Box<MessageScan>) -> (Box<MessageScan>, Decision) {
+    if scan.raw().size() < OFF_RUNTIME_BYTES {
+        let decision = scan.finish().await;
+        return (scan, decision);
+    }
+    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let heavy = HEAVY.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    });
+    // The semaphore is never closed.
+    let _permit = heavy.acquire().await;
+    let rt = tokio::runtime::Handle::current();
+    let done = tokio::task::spawn_blocking(move || {
+        let decision = rt.block_on(scan.finish());
+        (scan, decision)
+    })
+    .await;
+    match done {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("end of message task cancelled: {e}"),
+    }
 }
 
 async fn apply_edits(

@@ -1,6 +1,7 @@
 //! The milter server: listening socket, connection handling, graceful shutdown and
 //! configuration reload.
 
+pub mod budget;
 pub mod callbacks;
 pub mod frames;
 mod quickack;
@@ -26,6 +27,8 @@ pub struct Shared {
     engine: RwLock<Arc<Engine>>,
     /// Messages between MAIL FROM and their end.
     pub in_flight: Arc<AtomicUsize>,
+    /// Bytes those messages hold (`[limits] max_in_flight_bytes`).
+    pub budget: Arc<budget::ByteBudget>,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
         Arc::new(Shared {
             engine: RwLock::new(Arc::new(engine)),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            budget: Arc::default(),
         })
     }
 

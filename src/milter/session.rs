@@ -1,5 +1,6 @@
 //! Per-connection and per-message state, filled from milter callbacks and macros.
 
+use super::budget::{ByteBudget, Charge};
 use crate::auth::SpfVerdict;
 use crate::envelope::{Envelope, strip_brackets};
 use crate::pipeline::{Engine, MessageScan};
@@ -9,13 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Counts messages between MAIL FROM and their end, so shutdown can wait for them.
-/// Decrements on drop: a message that ends any way (eom, abort, hang-up) is counted out.
-pub struct InFlight(Arc<AtomicUsize>, Instant);
+/// Decrements on drop: a message that ends any way (eom, abort, hang-up) is counted
+/// out, and its bytes go back to the in-flight budget.
+pub struct InFlight(Arc<AtomicUsize>, Instant, Charge);
 
 impl InFlight {
-    pub fn enter(counter: &Arc<AtomicUsize>) -> InFlight {
+    pub fn enter(counter: &Arc<AtomicUsize>, budget: &Arc<ByteBudget>) -> InFlight {
         counter.fetch_add(1, Ordering::SeqCst);
-        InFlight(Arc::clone(counter), Instant::now())
+        InFlight(Arc::clone(counter), Instant::now(), Charge::new(budget))
     }
 
     /// When the message started (MAIL FROM).
@@ -78,6 +80,7 @@ impl Session {
         sender: &str,
         auth_user: Option<String>,
         in_flight: &Arc<AtomicUsize>,
+        budget: &Arc<ByteBudget>,
     ) {
         self.engine = engine;
         let env = Envelope {
@@ -92,7 +95,7 @@ impl Session {
         };
         self.message = Some((
             MessageState::Envelope(Box::new(env), None),
-            InFlight::enter(in_flight),
+            InFlight::enter(in_flight, budget),
         ));
     }
 
@@ -120,6 +123,27 @@ impl Session {
             *state = MessageState::Content(Box::new(scan));
         }
         match state {
+            MessageState::Content(scan) => Some(scan),
+            _ => None,
+        }
+    }
+
+    /// Charges `n` received bytes of the current message to the in-flight budget
+    /// (`[limits] max_in_flight_bytes`); `false` when it is full.
+    pub fn charge(&mut self, n: usize) -> bool {
+        let limits = &self.engine.loaded.config.limits;
+        let (cap, limit) = (limits.max_message_size.0, limits.max_in_flight_bytes.0);
+        match &mut self.message {
+            Some((_, in_flight)) => in_flight.2.add(n, cap, limit),
+            None => true,
+        }
+    }
+
+    /// Takes the message scan out for end of message (the state becomes `Decided`).
+    pub fn take_scan(&mut self) -> Option<Box<MessageScan>> {
+        self.scan()?;
+        let (state, _) = self.message.as_mut()?;
+        match std::mem::replace(state, MessageState::Decided) {
             MessageState::Content(scan) => Some(scan),
             _ => None,
         }

@@ -97,10 +97,15 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects and negotiates. TCP_NODELAY is left off, as Postfix leaves it.
-    pub async fn open(target: &Target) -> io::Result<Connection> {
+    /// Connects and negotiates. TCP_NODELAY is left off, as Postfix leaves it,
+    /// unless `nodelay` (to see a milter without delayed-ACK waits).
+    pub async fn open(target: &Target, nodelay: bool) -> io::Result<Connection> {
         let io: Box<dyn Io> = match target {
-            Target::Inet(a) => Box::new(TcpStream::connect(a.as_str()).await?),
+            Target::Inet(a) => {
+                let s = TcpStream::connect(a.as_str()).await?;
+                s.set_nodelay(nodelay)?;
+                Box::new(s)
+            }
             Target::Unix(p) => Box::new(UnixStream::connect(p.as_str()).await?),
         };
         let mut c = Connection {

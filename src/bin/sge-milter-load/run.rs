@@ -88,6 +88,9 @@ pub struct RunArgs {
     pub watch_pid: Option<u32>,
     #[arg(long)]
     pub json: bool,
+    /// Set TCP_NODELAY on the client socket (Postfix does not).
+    #[arg(long)]
+    pub nodelay: bool,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -100,6 +103,7 @@ struct Plan {
     limit: u64,
     deadline: Option<Instant>,
     per_connection: u32,
+    nodelay: bool,
     stop: AtomicBool,
 }
 
@@ -121,26 +125,30 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
     let corpus = corpus::generate(&args.corpus.spec()?)?;
     let target = Target::parse(&args.target)?;
     if args.warmup > 0 {
-        let warm = Arc::new(plan(
+        let mut warm = plan(
             target.clone(),
             corpus_clone(&corpus),
             args.warmup,
             None,
             args.per_connection,
-        ));
+        );
+        warm.nodelay = args.nodelay;
+        let warm = Arc::new(warm);
         drive(&warm, args.concurrency).await;
     }
     let _idle = hold_idle(&target, args.idle).await?;
     let deadline = args
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let p = Arc::new(plan(
+    let mut p = plan(
         target.clone(),
         corpus,
         args.messages,
         deadline,
         args.per_connection,
-    ));
+    );
+    p.nodelay = args.nodelay;
+    let p = Arc::new(p);
     let hog = match &args.hog_size {
         Some(s) => Some(spawn_hog(target.clone(), size(s)?, Arc::clone(&p))),
         None => None,
@@ -179,6 +187,7 @@ fn plan(
         limit,
         deadline,
         per_connection: per_connection.max(1),
+        nodelay: false,
         stop: AtomicBool::new(false),
     }
 }
@@ -225,7 +234,7 @@ async fn worker(plan: Arc<Plan>) -> Samples {
 /// One connection carrying up to `per_connection` messages (all from the first
 /// one's client: the connection carries the client address).
 async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Result<()> {
-    let mut conn = Connection::open(&plan.target).await?;
+    let mut conn = Connection::open(&plan.target, plan.nodelay).await?;
     conn.greet(&first.client_ip, "mta.load.test").await?;
     let mut msg = Some(first);
     let mut sent = 0;
@@ -276,7 +285,7 @@ fn spawn_hog(target: Target, size: usize, plan: Arc<Plan>) -> tokio::task::JoinH
         let rcpts = vec!["recipient@agency.govt.nz".to_string()];
         let mut sent = 0;
         while !plan.stop.load(Ordering::Relaxed) {
-            let Ok(mut conn) = Connection::open(&target).await else {
+            let Ok(mut conn) = Connection::open(&target, plan.nodelay).await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
@@ -301,7 +310,7 @@ fn spawn_hog(target: Target, size: usize, plan: Arc<Plan>) -> tokio::task::JoinH
 async fn hold_idle(target: &Target, n: usize) -> Result<Vec<Connection>, String> {
     let mut held = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut c = Connection::open(target)
+        let mut c = Connection::open(target, false)
             .await
             .map_err(|e| format!("idle connection: {e}"))?;
         c.greet("192.0.2.50", "idle.load.test")
