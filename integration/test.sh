@@ -6,7 +6,8 @@
 # As root it installs what the tests need (the Debian packages listed in
 # integration/deps/*.apt, the PyPI packages in integration/deps/*.pip), then runs
 # cargo fmt --check, cargo clippy -D warnings, every test (including the ones that
-# run private Postfix instances) and compiles the benchmarks. Not as root it says
+# run private Postfix instances) and compiles the benchmarks. It also checks that
+# no library module imports a module that imports it back (check_module_cycles.py). Not as root it says
 # exactly what is missing and how to install it, and exits non-zero: the Postfix
 # tests start their own loopback-only Postfix instances, which needs root.
 #
@@ -73,6 +74,9 @@ install_deps() {
         step "pip install ${pip[*]}"
         pip_install "${pip[@]}"
     fi
+    # Sendmail conflicts with postfix: unpack it privately for tests/sendmail_e2e.rs.
+    step "unpack sendmail (integration/sendmail-prepare.sh)"
+    bash integration/sendmail-prepare.sh
 }
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -121,6 +125,9 @@ timed() {
 # nothing but the dependency downloads, so each runs once; the benches' release
 # build is the last and largest.
 timed cargo fmt --all --check
+# No library module may import a module that imports it back (top-level modules
+# and their direct children); prints the loop with file:line when one appears.
+timed "$PYTHON" integration/check_module_cycles.py
 timed cargo clippy --all-targets -- -D warnings
 timed cargo test --all-targets --no-fail-fast
 timed cargo test --doc

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod envelope;
 pub mod extract;
 pub mod message;
@@ -15,6 +16,7 @@ pub mod offline;
 pub mod pipeline;
 pub mod policy;
 pub mod posture;
+pub mod report;
 pub mod scan;
-pub mod spf;
+pub mod spf_eval;
 pub mod tls_policy;

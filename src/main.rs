@@ -225,7 +225,7 @@ fn run(
         sge_milter::metrics::global().set_cache_source(move || {
             weak.upgrade()
                 .and_then(|s| s.engine().auth().map(|a| a.stats()))
-                .map(|stats| sge_milter::metrics::CacheReading::from_auth_stats(&stats))
+                .map(|stats| stats.cache_readings())
                 .unwrap_or_default()
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");

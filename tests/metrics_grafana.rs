@@ -26,7 +26,8 @@ fn exported_families() -> BTreeSet<String> {
         Finding::new("r", FindingKind::Keyword, Action::Tag, "x"),
         Finding::new("d", FindingKind::Dlp, Action::Tag, "x"),
     ]);
-    m.record_decision(
+    sge_milter::report::record_decision(
+        &m,
         &Envelope::default(),
         &d,
         &MessageFacts::default(),

@@ -2,7 +2,7 @@
 //! authentication check (and by any other evaluator, e.g. an own SPF implementation).
 
 use super::cache::{DnsCacheStats, DnsCaches};
-use super::settings::DnsConfig;
+use crate::config::auth::DnsConfig;
 use mail_auth::MessageAuthenticator;
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use std::net::{IpAddr, SocketAddr};

@@ -3,7 +3,7 @@
 
 use super::dns::Dns;
 use super::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
-use super::spf::{SpfIdentity, SpfVerdict};
+use super::spf_check::{SpfIdentity, SpfVerdict};
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::Policy;

@@ -1,8 +1,9 @@
 //! The metric families and their registry.
 
+use super::caches::{CacheReading, CacheSource};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
+use crate::config::Action;
 use crate::envelope::Direction;
-use crate::policy::Action;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -53,7 +54,7 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// TLS policy socketmap, MTA-STS and posture families.
     pub connectors: super::connectors::ConnectorMetrics,
-    pub(super) caches: super::caches::CacheSource,
+    caches: CacheSource,
 }
 
 pub(super) fn opts(name: &str, help: &str) -> Opts {
@@ -118,7 +119,7 @@ impl Metrics {
             ),
             dkim_signatures: counter_vec(
                 "dkim_signatures_total",
-                "Outbound DKIM signing attempts, by result (signed, failed, skipped).",
+                "Outbound DKIM signing attempts, by result (signed, failed).",
                 &["result"],
             ),
             message_duration: histogram(
@@ -246,7 +247,8 @@ impl Metrics {
 
     /// Every family in the Prometheus text exposition format.
     pub fn render(&self) -> Vec<u8> {
-        self.refresh_caches();
+        self.caches
+            .refresh(&self.cache_requests, &self.cache_entries);
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a failure would be a malformed
         // family, which `register` already rejected.
@@ -254,6 +256,11 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+
+    /// Sets the function read at every scrape for the resolver caches' counts.
+    pub fn set_cache_source(&self, f: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
+        self.caches.set(f);
     }
 
     /// The content type of [`Metrics::render`]'s output.

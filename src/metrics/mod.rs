@@ -14,7 +14,7 @@ mod record;
 
 pub use caches::CacheReading;
 pub use families::Metrics;
-pub use record::{ConnectionGuard, auth_summary};
+pub use record::ConnectionGuard;
 
 use std::sync::LazyLock;
 
@@ -58,7 +58,7 @@ pub const AUTH_RESULTS: [&str; 7] = [
 ];
 
 /// Results of `dkim_signatures_total{result}` (outbound signing).
-pub const DKIM_SIGN_RESULTS: [&str; 3] = ["signed", "failed", "skipped"];
+pub const DKIM_SIGN_RESULTS: [&str; 2] = ["signed", "failed"];
 
 /// Level label for a message without a protective marking.
 pub const UNMARKED: &str = "unmarked";

@@ -5,8 +5,8 @@ use super::Shared;
 use super::session::Session;
 use crate::envelope::strip_brackets;
 use crate::metrics::{error_kind, global as metrics};
-use crate::pipeline::report_decision;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
+use crate::report::report_decision;
 use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
     ProtoOpts, SetErrorReply, SocketInfo, Status,
@@ -140,7 +140,8 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
         // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
-        engine.mail_from(env).await;
+        let spf = engine.mail_from(env).await;
+        session.set_spf(spf);
     }
     Status::Continue
 }

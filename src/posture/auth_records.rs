@@ -1,8 +1,8 @@
 //! The `spf`, `dmarc` and `dkim` posture checks.
 
 use super::{CheckResult, Status};
-use crate::spf::MacroString;
-use crate::spf::{DnsFailure, Mechanism, Qualifier, Record, SpfDns, is_spf_record};
+use crate::spf_eval::MacroString;
+use crate::spf_eval::{DnsFailure, Mechanism, Qualifier, Record, SpfDns, is_spf_record};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::{Dmarc, Policy};
 
@@ -258,7 +258,7 @@ fn key_strength(record: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spf::MemoryDns;
+    use crate::spf_eval::MemoryDns;
 
     fn run<F: Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()

@@ -6,7 +6,7 @@ mod auth_records;
 pub mod monitor;
 mod transport;
 
-use crate::spf::SpfDns;
+use crate::spf_eval::SpfDns;
 use crate::tls_policy::mta_sts::Fetcher;
 use serde::Serialize;
 use std::sync::Arc;

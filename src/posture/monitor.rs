@@ -6,7 +6,7 @@
 
 use super::{Checker, Status, selectors_for};
 use crate::config::PostureConfig;
-use crate::spf::SpfDns;
+use crate::spf_eval::SpfDns;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One pass over every domain, recorded in the metrics and the log.

@@ -1,7 +1,7 @@
 //! The `mta_sts`, `tls_rpt` and `mx` posture checks.
 
 use super::{CheckResult, Status};
-use crate::spf::{DnsFailure, SpfDns};
+use crate::spf_eval::{DnsFailure, SpfDns};
 use crate::tls_policy::mta_sts::{Fetcher, Mode, StsRecord, sts_record};
 use mail_auth::common::parse::TxtRecordParser;
 

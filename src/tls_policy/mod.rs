@@ -10,10 +10,11 @@ mod socketmap;
 
 pub use socketmap::{Reply, serve};
 
+use crate::config::line_with;
 use crate::config::{ConfigError, LoadedConfig, TlsPolicyConfig};
 use crate::pipeline::Engine;
-use crate::policy::routes::{RouteKind, RoutePolicy, line_with};
-use crate::spf::SpfDns;
+use crate::policy::routes::{RouteKind, RoutePolicy};
+use crate::spf_eval::SpfDns;
 use mta_sts::{Mode, MtaSts};
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 
 use super::netstring::{self, NetstringError};
 use super::{PolicyService, Source};
-use crate::spf::SpfDns;
+use crate::spf_eval::SpfDns;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::BufReader;

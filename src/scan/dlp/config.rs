@@ -2,7 +2,7 @@
 //! compiled once per configuration.
 
 use super::identify::{Builtin, Confidence};
-use crate::config::{ByteSize, ConfigError, ConfigErrors, RuleFile, line_containing, parse_toml};
+use crate::config::{ConfigError, ConfigErrors, RuleFile, line_containing, parse_toml};
 use crate::policy::Action;
 use crate::scan::keywords::RuleDirection;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -17,10 +17,11 @@ struct DlpFile {
     /// Corroborating keywords per built-in detector.
     #[serde(default)]
     keywords: BTreeMap<String, Vec<String>>,
+    /// Moved to `[content]` of sge-milter.toml; kept only to say so.
     #[serde(default)]
-    attachments: AttachmentSpec,
+    attachments: Option<toml::Value>,
     #[serde(default)]
-    uninspectable: UninspectableSpec,
+    uninspectable: Option<toml::Value>,
     #[serde(default, rename = "detector")]
     detectors: Vec<DetectorSpec>,
     #[serde(default, rename = "rule")]
@@ -42,56 +43,6 @@ impl Default for SettingsSpec {
         SettingsSpec {
             proximity: 300,
             local_domains: Vec::new(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AttachmentSpec {
-    /// Largest archive (zip, docx, xlsx ...) buffered for inspection.
-    pub max_buffer: ByteSize,
-    pub max_entries: usize,
-    /// Total decompressed bytes read from one archive.
-    pub max_uncompressed: ByteSize,
-    /// Largest decompressed/compressed ratio of one archive entry.
-    pub max_ratio: u64,
-    /// Binary parts of unknown kind (and PDF) larger than this are uninspectable.
-    pub opaque_min_size: ByteSize,
-    /// Media type prefixes never treated as uninspectable (pictures, sound, video).
-    pub ignore_types: Vec<String>,
-}
-
-impl Default for AttachmentSpec {
-    fn default() -> Self {
-        AttachmentSpec {
-            max_buffer: ByteSize(32 * 1024 * 1024),
-            max_entries: 2000,
-            max_uncompressed: ByteSize(256 * 1024 * 1024),
-            max_ratio: 200,
-            opaque_min_size: ByteSize(2 * 1024 * 1024),
-            ignore_types: vec![
-                "image/".into(),
-                "audio/".into(),
-                "video/".into(),
-                "font/".into(),
-            ],
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UninspectableSpec {
-    pub outbound: Action,
-    pub inbound: Action,
-}
-
-impl Default for UninspectableSpec {
-    fn default() -> Self {
-        UninspectableSpec {
-            outbound: Action::Quarantine,
-            inbound: Action::Tag,
         }
     }
 }
@@ -248,8 +199,6 @@ pub struct Compiled {
     pub has_keywords: u8,
     pub proximity: usize,
     pub local_domains: Vec<String>,
-    pub attachments: AttachmentSpec,
-    pub uninspectable: UninspectableSpec,
     pub rules: Vec<Rule>,
 }
 
@@ -414,11 +363,22 @@ impl Compiled {
                 action: r.action,
             });
         }
-        let a = &spec.attachments;
-        if a.max_ratio == 0 || a.max_entries == 0 {
+        // Content limits are not DLP rules: they moved to sge-milter.toml.
+        if spec.attachments.is_some() {
             errors.push(err(
                 "[attachments]",
-                "[attachments] max_ratio and max_entries must be at least 1".into(),
+                "[attachments] was replaced by [content] in sge-milter.toml (max_buffer, \
+                 max_entries, max_ratio, opaque_min_size, ignore_types; max_uncompressed \
+                 is now max_decompressed, a per-message budget)"
+                    .into(),
+            ));
+        }
+        if spec.uninspectable.is_some() {
+            errors.push(err(
+                "[uninspectable]",
+                "[uninspectable] was replaced by [content] uninspectable_action = \
+                 { inbound = \"...\", outbound = \"...\" } in sge-milter.toml"
+                    .into(),
             ));
         }
         errors.into_result(Compiled {
@@ -437,8 +397,6 @@ impl Compiled {
                 .chain(ctx.local_domains)
                 .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
                 .collect(),
-            attachments: spec.attachments,
-            uninspectable: spec.uninspectable,
             rules,
         })
     }

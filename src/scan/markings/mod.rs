@@ -12,13 +12,14 @@ pub mod rules;
 pub mod vocab;
 
 use super::{MessageFacts, ScanState, Scanner};
-use crate::config::{ConfigError, ConfigErrors, LoadedConfig, parse_toml};
+use crate::config::policy::MarkingEnforcement;
+use crate::config::{ConfigError, ConfigErrors, LoadedConfig, line_with, parse_toml};
 use crate::envelope::{Direction, Envelope};
 use crate::message::{ContentSink, PartInfo};
 use crate::policy::classification::{
     SOURCE_ATTACHMENT, SOURCE_BODY, SOURCE_HEADER, SOURCE_SUBJECT,
 };
-use crate::policy::routes::{Enforcement, RouteKind, RoutePolicy, line_with};
+use crate::policy::routes::{RouteKind, RoutePolicy};
 use crate::policy::{Action, Classification, Finding, HeaderEdit};
 use banner::{MAX_BANNER_LINE, PartLines, banner_text};
 use rules::{ActionsSpec, CarriersSpec, MarkingsFile, Rule};
@@ -38,7 +39,7 @@ pub struct MarkingScanner {
     default_level: Option<usize>,
     no_tls_rank: u32,
     actions: ActionsSpec,
-    enforcement: Enforcement,
+    enforcement: MarkingEnforcement,
 }
 
 impl MarkingScanner {
@@ -441,9 +442,9 @@ impl MarkingState {
             self.scanner.enforcement,
             rule.actions(&self.scanner.actions).for_direction(dir),
         ) {
-            (Enforcement::Off, _) => return,
-            (Enforcement::Monitor, a) => a.min(Action::Tag),
-            (Enforcement::Enforce, a) => a,
+            (MarkingEnforcement::Off, _) => return,
+            (MarkingEnforcement::Monitor, a) => a.min(Action::Tag),
+            (MarkingEnforcement::Enforce, a) => a,
         };
         if action == Action::Accept || self.emitted.contains(&rule) {
             return;

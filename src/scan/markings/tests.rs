@@ -582,14 +582,14 @@ fn brackets_split_terminated_and_not() {
 
 #[test]
 fn monitor_mode_tags_instead_of_refusing_and_off_reports_nothing() {
-    use crate::policy::routes::Enforcement;
+    use crate::config::policy::MarkingEnforcement;
     let e = env(Direction::Outbound, &["c@example.com"]);
     let m = headers(&[("Subject", "[SECRET] x")]);
-    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Monitor);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = MarkingEnforcement::Monitor);
     let o = run(&s, &e, &m);
     assert!(!o.all.is_empty());
     assert!(o.all.iter().all(|f| f.action == Action::Tag), "{:?}", o.all);
-    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Off);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = MarkingEnforcement::Off);
     let o = run(&s, &e, &m);
     assert!(o.all.is_empty());
     assert_eq!(o.level(), Some("SECRET"));

@@ -3,7 +3,7 @@
 //! `text/plain` answer of at most 64 KiB counts.
 
 use super::policy::{MAX_POLICY_SIZE, Policy, PolicyError};
-use crate::spf::SpfDns;
+use crate::spf_eval::SpfDns;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};

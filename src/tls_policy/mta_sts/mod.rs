@@ -8,7 +8,7 @@ mod policy;
 pub use fetch::{FetchError, Fetcher};
 pub use policy::{MAX_MAX_AGE, Mode, Policy, PolicyError};
 
-use crate::spf::{DnsFailure, SpfDns};
+use crate::spf_eval::{DnsFailure, SpfDns};
 use mail_auth::common::parse::TxtRecordParser;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
