@@ -151,6 +151,7 @@ pub struct ActionsSpec {
     pub rel_to: DirectionActions,
     pub seemail_route: DirectionActions,
     pub no_tls: DirectionActions,
+    pub restricted_no_tls: DirectionActions,
 }
 
 impl Default for ActionsSpec {
@@ -168,6 +169,7 @@ impl Default for ActionsSpec {
             rel_to: DirectionActions::new(Reject, Reject),
             seemail_route: DirectionActions::new(Reject, Reject),
             no_tls: DirectionActions::new(Tag, Accept),
+            restricted_no_tls: DirectionActions::new(Reject, Accept),
         }
     }
 }
@@ -186,6 +188,7 @@ pub enum Rule {
     RelTo,
     SeemailRoute,
     NoTls,
+    RestrictedNoTls,
 }
 
 impl Rule {
@@ -202,6 +205,7 @@ impl Rule {
             Rule::RelTo => "marking.rel_to",
             Rule::SeemailRoute => "marking.seemail_route",
             Rule::NoTls => "marking.no_tls",
+            Rule::RestrictedNoTls => "marking.restricted_no_tls",
         }
     }
 
@@ -215,7 +219,7 @@ impl Rule {
             (Rule::SystemCeiling, Direction::Inbound) => "NZISM 15.2.41.C.01",
             (Rule::RouteCeiling | Rule::SeemailRoute, _) => "NZISM 15.2.40.C.01",
             (Rule::NzeoExternal | Rule::RelTo, _) => "NZISM 15.1.8.C.01, 15.2.40.C.01",
-            (Rule::NoTls, _) => "NZISM 15.2.48.C.02",
+            (Rule::NoTls | Rule::RestrictedNoTls, _) => "NZISM 15.2.48.C.02",
         }
     }
 
@@ -232,6 +236,7 @@ impl Rule {
             Rule::RelTo => a.rel_to,
             Rule::SeemailRoute => a.seemail_route,
             Rule::NoTls => a.no_tls,
+            Rule::RestrictedNoTls => a.restricted_no_tls,
         }
     }
 
@@ -242,7 +247,8 @@ impl Rule {
             | Rule::NzeoExternal
             | Rule::RelTo
             | Rule::SeemailRoute
-            | Rule::NoTls => crate::policy::FindingKind::Route,
+            | Rule::NoTls
+            | Rule::RestrictedNoTls => crate::policy::FindingKind::Route,
             _ => crate::policy::FindingKind::Marking,
         }
     }
