@@ -34,6 +34,8 @@ fn exported_families() -> BTreeSet<String> {
         1,
         Duration::ZERO,
     );
+    // Posture results have a sample once the monitor has run.
+    m.connectors.posture_check("good.example", "spf", 1.0);
     String::from_utf8(m.render())
         .unwrap()
         .lines()
@@ -62,7 +64,7 @@ fn referenced_families(text: &str) -> BTreeSet<String> {
 fn alert_rules_pass_promtool_check_and_unit_tests() {
     let dir = grafana_dir();
     let out = run_promtool(&["check", "rules", "sge-milter-alerts.yml"], None, &dir);
-    assert!(out.contains("4 rules found"), "{out}");
+    assert!(out.contains("5 rules found"), "{out}");
     let out = run_promtool(&["test", "rules", "sge-milter-alerts.test.yml"], None, &dir);
     assert!(out.contains("SUCCESS"), "{out}");
 }
@@ -129,6 +131,9 @@ fn dashboard_has_the_panels_admins_need() {
         "active milter connections",
         "config reloads",
         "errors",
+        "tls policy lookups",
+        "mta-sts fetches",
+        "posture checks",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -41,7 +41,10 @@ fn rules(r: &serde_json::Value) -> Vec<String> {
 #[test]
 fn restricted_group_mail_above_default_ceiling_without_tls_is_rejected() {
     let r = run("b@partner.govt.nz", "[SENSITIVE] budget");
-    assert!(rules(&r).contains(&"marking.restricted_no_tls".to_string()), "{r}");
+    assert!(
+        rules(&r).contains(&"marking.restricted_no_tls".to_string()),
+        "{r}"
+    );
     assert_eq!(r["action"], "reject", "{r}");
 
     let r = run("b@partner.govt.nz", "[IN-CONFIDENCE] minutes");
