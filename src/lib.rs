@@ -6,9 +6,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod dmarc_reports;
 pub mod domain;
 pub mod envelope;
 pub mod extract;
+#[doc(hidden)]
+pub mod fault;
 pub mod message;
 pub mod metrics;
 pub mod milter;

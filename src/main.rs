@@ -93,6 +93,43 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// DMARC aggregate reports: send the ones we owe, read the ones about us.
+    DmarcReports {
+        #[command(subcommand)]
+        action: DmarcReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DmarcReportsCommand {
+    /// Send the reports of every finished period (one per policy domain and destination).
+    Send {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write the reports as .xml.gz files into --out; send and delete nothing.
+        #[arg(long, requires = "out")]
+        dry_run: bool,
+        #[arg(long, requires = "dry_run")]
+        out: Option<PathBuf>,
+        /// Take this as the current time (seconds since the epoch), e.g. to send the
+        /// current period before a gateway is retired.
+        #[arg(long)]
+        now: Option<u64>,
+    },
+    /// Read aggregate reports about our domains (.xml, .xml.gz, .zip or whole .eml).
+    Ingest {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List, per domain, the sources that send as it and fail DMARC.
+    Summary {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -152,6 +189,7 @@ fn main() -> ExitCode {
             selector,
             out,
         } => dkim_keygen(key_type, bits, &domain, &selector, &out),
+        Command::DmarcReports { action } => dmarc_reports(action),
     };
     match result {
         Ok(code) => code,
@@ -203,6 +241,7 @@ fn run(
         })
         .transpose()?;
     let origin = engine.loaded.origin.clone();
+    let dmarc_reports = cfg.dmarc_reports.enabled.then(|| cfg.clone());
     let metrics_listen = cfg.metrics.listen.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -216,6 +255,10 @@ fn run(
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let listener = milter::bind(&addr, socket_mode).await?;
         start_connectors(&shared, path.as_deref()).await?;
+        // [dmarc_reports] is read at start only (a SIGHUP does not change it).
+        let dmarc_reports = dmarc_reports
+            .map(|c| sge_milter::dmarc_reports::service::start(&c))
+            .transpose()?;
         if !metrics_listen.is_empty() {
             let metrics_listener = sge_milter::metrics::http::bind(&metrics_listen).await?;
             tracing::info!(listen = %metrics_listen, "metrics endpoint at /metrics");
@@ -230,6 +273,9 @@ fn run(
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
         milter::serve(listener, shared, shutdown).await?;
+        if let Some(service) = &dmarc_reports {
+            service.flush().await;
+        }
         if let ListenAddr::Unix(p) = &addr {
             let _ = std::fs::remove_file(p);
         }
@@ -417,6 +463,33 @@ fn dkim_keygen(
     println!("; selector = \"{selector}\"");
     println!("; key_file = \"{}\"", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn dmarc_reports(action: DmarcReportsCommand) -> Result<ExitCode> {
+    use sge_milter::dmarc_reports::cli;
+    let load = |path: Option<PathBuf>| {
+        config::load(path.as_deref())
+            .map(|l| l.config)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+    };
+    let ok = match action {
+        DmarcReportsCommand::Send {
+            config,
+            dry_run: _,
+            out,
+            now,
+        } => cli::send(&load(config)?, out, now)?,
+        DmarcReportsCommand::Ingest { config, files } => cli::ingest(&load(config)?, &files)?,
+        DmarcReportsCommand::Summary { config, json } => {
+            cli::summary(&load(config)?, json)?;
+            true
+        }
+    };
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn check_rules(path: Option<PathBuf>) -> Result<ExitCode> {

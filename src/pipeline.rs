@@ -400,6 +400,7 @@ impl MessageScan {
                 Action::Accept | Action::Tag | Action::Quarantine
             )
         {
+            crate::fault::panic_point("sign", self.env.mail_from.as_deref());
             let outcome = auth.sign(self.raw.bytes());
             if outcome.findings.is_empty() {
                 auth_edits.extend(outcome.header_edits);
@@ -418,6 +419,7 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
     }
 

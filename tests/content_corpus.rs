@@ -169,6 +169,87 @@ fn utf16_and_html() {
 }
 
 #[test]
+fn pdf_plain_flate_and_tounicode() {
+    use sge_milter::extract::samples;
+    let text = ird_csv();
+    let agenda = "Agenda\n1. Welcome\n2. Budget review\n3. Close";
+    for (name, make) in [
+        ("pdf plain", samples::pdf_plain as fn(&str) -> Vec<u8>),
+        ("pdf flate", samples::pdf_flate),
+        ("pdf tounicode", samples::pdf_tounicode),
+        ("pdf object stream", samples::pdf_object_stream),
+    ] {
+        assert_caught(name, &attach("application/pdf", "staff.pdf", make(&text)));
+        // Labelled as anything: still a PDF.
+        assert_caught(
+            name,
+            &attach("application/octet-stream", "x.bin", make(&text)),
+        );
+        assert_passes(name, &attach("application/pdf", "agenda.pdf", make(agenda)));
+    }
+    let zipped = zip(&[("staff.pdf", &samples::pdf_flate(&text)[..])]);
+    assert_caught("pdf in zip", &attach("application/zip", "pdfs.zip", zipped));
+}
+
+#[test]
+fn legacy_office_and_extracted_rtf() {
+    use sge_milter::extract::samples;
+    let text = ird_csv();
+    assert_caught(
+        "ole doc",
+        &attach("application/msword", "staff.doc", samples::ole_doc(&text)),
+    );
+    assert_passes(
+        "ole doc",
+        &attach(
+            "application/msword",
+            "counts.doc",
+            samples::ole_doc(&counts_csv()),
+        ),
+    );
+    assert_caught(
+        "rtf sample",
+        &attach("application/rtf", "staff.rtf", samples::rtf(&text)),
+    );
+    for (name, data, file) in [
+        ("encrypted doc", samples::ole_encrypted(), "secret.doc"),
+        (
+            "encrypted docx",
+            samples::ole_encrypted_package(),
+            "secret.docx",
+        ),
+    ] {
+        let r = scan_json(OUT, &attach("application/octet-stream", file, data));
+        assert_eq!(r["action"], "quarantine", "{name}: {r}");
+        assert!(
+            r.to_string().contains("encrypted Office document"),
+            "{name}: {r}"
+        );
+    }
+}
+
+#[test]
+fn html_markup_and_entities_do_not_hide_identifiers() {
+    // Digits split by tags and written as entities: the recipient reads them whole.
+    let rows: String = irds(15)
+        .iter()
+        .map(|i| {
+            let (a, b) = i.split_at(4);
+            let b: String = b.chars().map(|c| format!("&#{};", c as u32)).collect();
+            format!("<tr><td>{a}<b></b>{b}</td></tr>")
+        })
+        .collect();
+    let html =
+        format!("<html><body><p>IRD&nbsp;number list</p><table>{rows}</table></body></html>");
+    assert_caught(
+        "html entities",
+        &attach("text/html", "staff.html", html.clone()),
+    );
+    let zipped = zip(&[("staff.htm", html.as_bytes())]);
+    assert_caught("html in zip", &attach("application/zip", "web.zip", zipped));
+}
+
+#[test]
 fn pictures_pass() {
     assert_passes("png", &attach("image/png", "photo.png", picture()));
     assert_passes(
@@ -224,4 +305,13 @@ fn encrypted_content_is_uninspectable() {
             "{name}: {detail}"
         );
     }
+}
+
+/// A header longer than `[limits] max_header_line` is cut for decoding, but the
+/// rest is still read: padding cannot push identifiers out of sight.
+#[test]
+fn identifiers_after_a_header_limit_are_read() {
+    let padding = "x ".repeat(40 * 1024);
+    let eml = in_x_header(&format!("{padding} IRD numbers {}", irds(15).join(" ")));
+    assert_caught("past max_header_line", &eml);
 }

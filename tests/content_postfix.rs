@@ -1,5 +1,6 @@
 //! Content coverage behind a real Postfix (issue 10): identifiers in a CSV labelled
-//! application/octet-stream and in a zip inside a zip are refused at SMTP; an
+//! application/octet-stream, in a zip inside a zip and in a PDF (FlateDecode) are
+//! refused at SMTP; an
 //! encrypted PDF is held (hold queue) with the part and the reason in a header
 //! of the held message; controls without identifiers are delivered. Needs root and postfix: run
 //! through `integration/test.sh`.

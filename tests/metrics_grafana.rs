@@ -64,7 +64,7 @@ fn referenced_families(text: &str) -> BTreeSet<String> {
 fn alert_rules_pass_promtool_check_and_unit_tests() {
     let dir = grafana_dir();
     let out = run_promtool(&["check", "rules", "sge-milter-alerts.yml"], None, &dir);
-    assert!(out.contains("5 rules found"), "{out}");
+    assert!(out.contains("10 rules found"), "{out}");
     let out = run_promtool(&["test", "rules", "sge-milter-alerts.test.yml"], None, &dir);
     assert!(out.contains("SUCCESS"), "{out}");
 }

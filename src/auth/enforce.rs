@@ -256,6 +256,7 @@ mod tests {
                 sealer: None,
                 instances: 0,
             },
+            dmarc_output: Default::default(),
             from_domains: vec![from.into()],
             header_value: String::new(),
         }

@@ -18,6 +18,8 @@ pub struct InboundResults {
     pub dkim: Vec<DkimVerdict>,
     pub dmarc: DmarcVerdict,
     pub arc: ArcVerdict,
+    /// mail-auth's DMARC evaluation (aligned results, the record), for reports.
+    pub dmarc_output: mail_auth::DmarcOutput,
     /// Domains of the RFC5322.From header (lower-cased).
     pub from_domains: Vec<String>,
     /// The `Authentication-Results` value (authserv-id first), CRLF-folded.
@@ -38,6 +40,10 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         SpfIdentity::MailFrom => spf.domain.as_str(),
         SpfIdentity::Helo => spf.helo.as_str(),
     };
+    // Every answer of the DMARC tree walk, negative ones too, from the cache.
+    if let Some(domain) = msg.from.first().and_then(|f| f.rsplit_once('@')) {
+        dns.prefetch_dmarc(domain.1).await;
+    }
     let dmarc = resolver
         .verify_dmarc(caches.params(DmarcParameters::new(
             &msg,
@@ -117,6 +123,7 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         dkim: dkim_verdicts,
         dmarc: dmarc_verdict,
         arc: arc_verdict,
+        dmarc_output: dmarc,
         from_domains,
         header_value: header_value(&ar, authserv_id),
     }
@@ -137,6 +144,7 @@ fn unparsable(spf: &SpfVerdict, authserv_id: &str) -> InboundResults {
             sealer: None,
             instances: 0,
         },
+        dmarc_output: mail_auth::DmarcOutput::default(),
         from_domains: Vec::new(),
         header_value: format!(
             "{authserv_id};\r\n\tspf={} smtp.mailfrom={};\r\n\tdkim=permerror (unparsable message)",

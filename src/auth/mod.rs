@@ -6,6 +6,7 @@
 //! [`MessageAuth`] follows one message through the pipeline.
 
 pub mod cache;
+pub mod dmarc_record;
 pub mod dns;
 pub mod enforce;
 pub mod inbound;
@@ -245,13 +246,10 @@ impl MessageAuth {
         for key in self.dkim_keys.drain(..) {
             let dns = self.engine.dns.clone();
             self.prefetch.push(rt.spawn(async move {
-                // The result lands in the TXT cache; errors are seen again at eom.
+                // The result (or its absence) lands in the TXT cache; errors are
+                // seen again at eom.
                 let _ = dns
-                    .authenticator()
-                    .txt_lookup::<mail_auth::common::verify::DomainKey>(
-                        key,
-                        Some(&dns.caches().txt),
-                    )
+                    .txt_cached::<mail_auth::common::verify::DomainKey>(&key)
                     .await;
             }));
         }
@@ -306,6 +304,11 @@ impl MessageAuth {
             results.dmarc.sampled_out = Some(!sampled_in(pct));
         }
         out.findings = enforce::inbound_findings(&self.engine.policy, &spf, &results);
+        if let Some(recorder) = crate::dmarc_reports::recorder()
+            && let Some(obs) = dmarc_record::observation(&spf, &results, &out.findings)
+        {
+            recorder.record(obs);
+        }
         out.header_edits.push(HeaderEdit::Insert {
             index: 0,
             name: AR_HEADER.into(),
@@ -391,7 +394,7 @@ fn authserv_id_of(raw_value: &[u8]) -> &str {
 }
 
 /// This host's name, the default authserv-id.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())

@@ -9,6 +9,7 @@
 mod action;
 pub mod auth;
 pub mod content;
+pub mod dmarc_reports;
 mod error;
 pub mod policy;
 mod posture;
@@ -64,6 +65,8 @@ pub struct Config {
     pub tls_policy: TlsPolicyConfig,
     #[serde(default)]
     pub posture: PostureConfig,
+    #[serde(default)]
+    pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

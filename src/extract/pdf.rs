@@ -19,6 +19,8 @@ mod filters;
 mod font;
 mod index;
 mod lexer;
+mod position;
+mod widths;
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -27,6 +29,7 @@ use content::{Resources, TextOut};
 use font::Font;
 use index::Doc;
 use lexer::{Dict, Obj};
+use widths::Widths;
 
 use super::{Budget, Uninspectable};
 
@@ -173,11 +176,34 @@ impl Walker<'_> {
             Some(Obj::Ref(n)) => self.doc.stream(*n, budget)?.map(|(_, d)| d),
             _ => None,
         };
-        let font = Rc::new(Font::new(&dict, cmap.as_deref()));
+        let font = Rc::new(Font::new(&dict, cmap.as_deref(), self.widths(&dict)));
         if let Some(n) = num {
             self.fonts.insert(n, Rc::clone(&font));
         }
         Ok(font)
+    }
+}
+
+impl Walker<'_> {
+    /// The glyph widths of a font; for a composite font only when its codes are
+    /// CIDs (Identity-H/V), where /W applies to them directly.
+    fn widths(&self, font: &Dict) -> Option<Widths> {
+        let array = |o: Option<&Obj>| match self.doc.resolve(o?) {
+            Some(Obj::Array(a)) => Some(a),
+            _ => None,
+        };
+        if !font.name_is(b"Subtype", b"Type0") {
+            let first = font.get(b"FirstChar").and_then(Obj::as_int);
+            return Widths::simple(first, array(font.get(b"Widths")).as_deref(), 0.0);
+        }
+        let identity = matches!(
+            font.get(b"Encoding").and_then(Obj::as_name),
+            Some(b"Identity-H" | b"Identity-V")
+        );
+        let descendant = array(font.get(b"DescendantFonts"))?;
+        let cid_font = self.doc.resolve_dict(descendant.first())?;
+        let default = cid_font.get(b"DW").and_then(Obj::as_f64);
+        identity.then(|| Widths::cid(default, array(cid_font.get(b"W")).as_deref()))
     }
 }
 

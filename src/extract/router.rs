@@ -7,6 +7,7 @@
 
 use super::encoded::EncodedRuns;
 use super::gzip;
+use super::html::HtmlText;
 use super::sniff::{self, Kind, SNIFF_BYTES};
 use super::xml::XmlText;
 use super::zip::{ArchiveLimits, ZipMembers};
@@ -61,6 +62,8 @@ struct TextRoute {
     shown: PartInfo,
     decoder: TextDecoder,
     buf: String,
+    /// HTML reduced to its text (tags, comments, scripts dropped, entities decoded).
+    html: Option<HtmlText>,
     /// Base64/QP runs in raw text (preamble, epilogue, remainder).
     runs: Option<EncodedRuns>,
 }
@@ -131,7 +134,7 @@ impl Router {
     fn part_start(&mut self, info: &PartInfo, out: &mut dyn ContentSink) {
         self.part = None;
         let route = if info.section.is_raw() {
-            self.start_text(info, UTF_8, out)
+            self.start_text(info, UTF_8, &[], out)
         } else if let Some(why) = self.declared_encrypted(info) {
             self.problem(label(info, None), why);
             Route::Skip
@@ -160,29 +163,45 @@ impl Router {
         }
     }
 
-    /// Starts delivering a part as text in `encoding`.
+    /// Starts delivering a part as text in `encoding`; `head` (its first bytes)
+    /// tells whether it is HTML.
     fn start_text(
         &mut self,
         info: &PartInfo,
         encoding: &'static Encoding,
+        head: &[u8],
         out: &mut dyn ContentSink,
     ) -> Route {
         let mut shown = info.clone();
         shown.is_text = true;
+        let head = String::from_utf8_lossy(&head[..head.len().min(64)]);
+        let html = !info.section.is_raw()
+            && sniff::is_html(&info.content_type, info.filename.as_deref(), &head);
+        if html {
+            // Scanners receive the text, not the markup.
+            shown.content_type = "text/plain".into();
+        }
         out.part_start(&shown);
         let choice = if encoding == UTF_8 {
             CharsetChoice::Utf8
         } else {
             CharsetChoice::Other(encoding)
         };
-        let runs = info
-            .section
-            .is_raw()
+        // Raw text may hold encoded content: the preamble/epilogue, the rest past a
+        // structure limit, and an attached message the walker does not open (one
+        // with a base64 or quoted-printable transfer encoding of its own).
+        let encoded_message = info.content_type.starts_with("message/")
+            || info
+                .filename
+                .as_deref()
+                .is_some_and(|f| f.to_ascii_lowercase().ends_with(".eml"));
+        let runs = (info.section.is_raw() || encoded_message)
             .then(|| EncodedRuns::new(self.cfg.max_buffer.0));
         Route::Text(Box::new(TextRoute {
             shown,
             decoder: TextDecoder::new(&choice),
             buf: String::new(),
+            html: html.then(HtmlText::new),
             runs,
         }))
     }
@@ -211,11 +230,7 @@ impl Router {
         let mut route = match kind {
             Kind::Text { encoding, bom } => {
                 let encoding = declared_or(info, encoding, bom);
-                let mut r = self.start_text(info, encoding, out);
-                if let Route::Text(t) = &mut r {
-                    text_out(t, &head[bom..], out);
-                }
-                return r;
+                return self.start_text_with(info, encoding, &head[bom..], out);
             }
             Kind::Pdf | Kind::Ole | Kind::Zip | Kind::Gzip | Kind::Rtf => Route::Buffer {
                 kind,
@@ -254,7 +269,7 @@ impl Router {
         head: &[u8],
         out: &mut dyn ContentSink,
     ) -> Route {
-        let mut r = self.start_text(info, enc, out);
+        let mut r = self.start_text(info, enc, head, out);
         if let Route::Text(t) = &mut r {
             text_out(t, head, out);
         }
@@ -298,12 +313,14 @@ impl Router {
         match part.route {
             Route::Sniff(_) | Route::Skip => {}
             Route::Text(mut t) => {
+                let t = &mut *t;
                 let s = t.decoder.finish(&mut t.buf);
-                if !s.is_empty() {
-                    out.text(&t.shown, s);
+                emit(&t.shown, &mut t.html, s, out);
+                if let Some(html) = &mut t.html {
+                    html.finish(&mut |s| out.text(&t.shown, s));
                 }
                 out.part_end(&t.shown);
-                if let Some(mut runs) = t.runs {
+                if let Some(mut runs) = t.runs.take() {
                     runs.finish();
                     if runs.overflow {
                         self.problem(
@@ -436,7 +453,16 @@ impl Router {
         match sniff::sniff(head) {
             Kind::Text { encoding, bom } => {
                 let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
-                deliver_text(info, path, &text, out);
+                let head = &text[..text.floor_char_boundary(64)];
+                if sniff::is_html("", Some(path), head) {
+                    let mut plain = String::with_capacity(text.len() / 2);
+                    let mut html = HtmlText::new();
+                    html.feed(&text, &mut |s| plain.push_str(s));
+                    html.finish(&mut |s| plain.push_str(s));
+                    deliver_text(info, path, &plain, out);
+                } else {
+                    deliver_text(info, path, &text, out);
+                }
             }
             kind @ (Kind::Zip | Kind::Gzip | Kind::Pdf | Kind::Ole | Kind::Rtf) => {
                 self.open(kind, info, path, bytes, depth, out);
@@ -478,8 +504,17 @@ fn text_out(t: &mut TextRoute, data: &[u8], out: &mut dyn ContentSink) {
         runs.feed(data);
     }
     let s = t.decoder.decode(data, &mut t.buf);
-    if !s.is_empty() {
-        out.text(&t.shown, s);
+    emit(&t.shown, &mut t.html, s, out);
+}
+
+/// Decoded text to the scanners, through the HTML reducer when the part is HTML.
+fn emit(shown: &PartInfo, html: &mut Option<HtmlText>, s: &str, out: &mut dyn ContentSink) {
+    if s.is_empty() {
+        return;
+    }
+    match html {
+        Some(h) => h.feed(s, &mut |t| out.text(shown, t)),
+        None => out.text(shown, s),
     }
 }
 
@@ -553,3 +588,7 @@ impl ContentSink for Routed<'_> {
         self.out.anomaly(anomaly);
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

@@ -41,10 +41,12 @@ pub struct Metrics {
     pub dlp_detections: IntCounterVec,
     pub auth_results: IntCounterVec,
     pub dkim_signatures: IntCounterVec,
+    pub dmarc_report_messages: IntCounterVec,
     pub message_duration: Histogram,
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
@@ -54,7 +56,7 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// TLS policy socketmap, MTA-STS and posture families.
     pub connectors: super::connectors::ConnectorMetrics,
-    caches: CacheSource,
+    pub(super) caches: CacheSource,
 }
 
 pub(super) fn opts(name: &str, help: &str) -> Opts {
@@ -122,6 +124,11 @@ impl Metrics {
                 "Outbound DKIM signing attempts, by result (signed, failed).",
                 &["result"],
             ),
+            dmarc_report_messages: counter_vec(
+                "dmarc_report_messages_total",
+                "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
+                &["domain", "dkim", "spf", "disposition"],
+            ),
             message_duration: histogram(
                 "message_duration_seconds",
                 "Time from MAIL FROM to the final decision.",
@@ -140,6 +147,11 @@ impl Metrics {
             connections_active: IntGauge::with_opts(opts(
                 "connections_active",
                 "Milter connections currently open.",
+            ))
+            .expect("static gauge options are valid"),
+            connections_max: IntGauge::with_opts(opts(
+                "connections_max",
+                "The configured [milter] max_connections: connections beyond it wait to be accepted.",
             ))
             .expect("static gauge options are valid"),
             cache_requests: counter_vec(
@@ -215,10 +227,12 @@ impl Metrics {
             Box::new(self.dlp_detections.clone()),
             Box::new(self.auth_results.clone()),
             Box::new(self.dkim_signatures.clone()),
+            Box::new(self.dmarc_report_messages.clone()),
             Box::new(self.message_duration.clone()),
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
@@ -289,6 +303,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",

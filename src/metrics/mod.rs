@@ -37,8 +37,21 @@ pub mod error_kind {
     pub const DNS: &str = "dns";
     /// The `/metrics` endpoint failed to serve a connection.
     pub const METRICS_HTTP: &str = "metrics_http";
+    /// The MTA broke the milter protocol in a way the connection cannot survive (a
+    /// packet over the 1 MiB limit): the connection was closed.
+    pub const MILTER_PROTOCOL: &str = "milter_protocol";
 
-    pub const ALL: [&str; 4] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP];
+    /// An ingested DMARC aggregate report could not be read.
+    pub const DMARC_REPORT: &str = "dmarc_report";
+
+    pub const ALL: [&str; 6] = [
+        MILTER_ACTION,
+        INTERNAL,
+        DNS,
+        METRICS_HTTP,
+        MILTER_PROTOCOL,
+        DMARC_REPORT,
+    ];
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):

@@ -52,6 +52,14 @@ impl Metrics {
         self.auth_results.with_label_values(&[method, result]).inc();
     }
 
+    /// `count` messages of an ingested DMARC aggregate report. The caller bounds
+    /// every label (see `dmarc_reports::ingest`).
+    pub fn dmarc_report_messages(&self, labels: [&str; 4], count: u64) {
+        self.dmarc_report_messages
+            .with_label_values(&labels)
+            .inc_by(count);
+    }
+
     /// One outbound DKIM signing attempt: `signed` or `failed`.
     pub fn dkim_signature(&self, result: &str) {
         self.dkim_signatures.with_label_values(&[result]).inc();

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod faults;
 pub mod milter;
 pub mod postfix;
 pub mod sendmail;

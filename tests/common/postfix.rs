@@ -209,6 +209,40 @@ milter_default_action = {action}
         }
     }
 
+    /// `postfix stop`, waiting until master and its children are gone (SIGKILL to
+    /// master after 60 s); the queue stays. [`Self::start_again`] brings it back.
+    pub fn stop(&self) {
+        let pid = self.master_pid();
+        self.postfix_cmd("stop");
+        if let Some(pid) = pid
+            && wait_for(Duration::from_secs(60), || (!pid_alive(pid)).then_some(())).is_none()
+        {
+            send_signal(pid, "KILL");
+        }
+    }
+
+    /// `postfix start` after [`Self::stop`], on the same ports and queue.
+    pub fn start_again(&self) {
+        let out = wait_for(Duration::from_secs(60), || {
+            let r = self.postfix_cmd("start");
+            r.success.then_some(r)
+        });
+        assert!(
+            out.is_some(),
+            "postfix did not start again:\n{}",
+            self.log()
+        );
+    }
+
+    /// Asks the queue manager to retry deferred mail now (`postqueue -f`).
+    pub fn flush(&self) {
+        let _ = Command::new("postqueue")
+            .arg("-c")
+            .arg(&self.etc)
+            .arg("-f")
+            .output();
+    }
+
     /// The instance's config directory (`postfix -c`, `sendmail -C`, `postqueue -c`).
     pub fn config_dir(&self) -> &Path {
         &self.etc

@@ -71,3 +71,42 @@ fn hostile_input_is_bounded() {
     let s = text_of(&["<!--", &"-".repeat(10), "x", "unterminated"]);
     assert_eq!(s, "");
 }
+
+#[test]
+fn random_markup_does_not_panic() {
+    let mut seed = 0x853c_49e6_748f_ea9b_u64;
+    let tokens = [
+        "<",
+        ">",
+        "</",
+        "<!--",
+        "-->",
+        "&",
+        ";",
+        "#",
+        "x",
+        "<![CDATA[",
+        "]]>",
+        "'",
+        "\"",
+        "=",
+        "script",
+        "é",
+        "\u{200b}",
+        " ",
+    ];
+    for _ in 0..200 {
+        let mut html = String::new();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            html.push_str(tokens[(seed % tokens.len() as u64) as usize]);
+        }
+        let mut mid = html.len() / 2;
+        while !html.is_char_boundary(mid) {
+            mid -= 1;
+        }
+        let _ = text_of(&[&html[..mid], &html[mid..]]);
+    }
+}

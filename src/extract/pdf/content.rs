@@ -6,8 +6,9 @@ use std::rc::Rc;
 
 use memchr::memmem;
 
-use super::font::Font;
+use super::font::{Font, Shown};
 use super::lexer::{Lexer, Obj, Tok, is_ws};
+use super::position::Pen;
 use crate::extract::{Budget, Uninspectable};
 
 /// A `TJ` adjustment at least this wide (thousandths of an em, leftwards
@@ -28,7 +29,7 @@ pub trait Resources {
 }
 
 #[derive(Clone, Copy, PartialEq, PartialOrd)]
-enum Sep {
+pub enum Sep {
     None,
     Space,
     Newline,
@@ -65,7 +66,7 @@ impl<'a> TextOut<'a> {
         self.sep(Sep::Newline);
     }
 
-    fn show(&mut self, font: &Font, bytes: &[u8]) -> Result<(), Uninspectable> {
+    fn show(&mut self, font: &Font, bytes: &[u8]) -> Result<Shown, Uninspectable> {
         if self.started {
             match self.pending {
                 Sep::None => {}
@@ -75,12 +76,12 @@ impl<'a> TextOut<'a> {
         }
         self.pending = Sep::None;
         let before = self.buf.len();
-        font.decode(bytes, &mut self.buf);
+        let shown = font.decode(bytes, &mut self.buf);
         self.started |= self.buf.len() > before;
         if self.buf.len() >= FLUSH_AT {
             self.flush()?;
         }
-        Ok(())
+        Ok(shown)
     }
 
     pub fn flush(&mut self) -> Result<(), Uninspectable> {
@@ -102,7 +103,7 @@ pub fn run(
     let mut lx = Lexer::content(content);
     let mut ops: Vec<Obj> = Vec::new();
     let mut font = Rc::new(Font::default());
-    let mut last_y: Option<f64> = None;
+    let mut pen = Pen::default();
     let mut walked = 0;
     while let Some(tok) = lx.next_tok() {
         if lx.pos - walked >= 64 * 1024 {
@@ -118,41 +119,46 @@ pub fn run(
             }
             continue;
         };
+        let num = |i: usize| ops.get(i).and_then(Obj::as_f64).unwrap_or(0.0);
         match op {
-            b"BT" | b"ET" | b"T*" => text.newline(),
+            b"BT" => pen.begin_text(),
             b"Tf" => {
                 if let Some(name) = ops.first().and_then(Obj::as_name) {
                     font = res.font(name, text.budget)?;
                 }
+                pen.font_size = num(1);
             }
-            b"Td" | b"TD" => {
-                let ty = ops.get(1).and_then(Obj::as_f64).unwrap_or(0.0);
-                text.sep(if ty == 0.0 { Sep::Space } else { Sep::Newline });
+            b"Tc" => pen.char_spacing = num(0),
+            b"Tw" => pen.word_spacing = num(0),
+            b"Tz" => pen.scale = num(0) / 100.0,
+            b"TL" => pen.leading = num(0),
+            b"Td" => pen.translate(num(0), num(1)),
+            b"TD" => {
+                pen.leading = -num(1);
+                pen.translate(num(0), num(1));
             }
-            b"Tm" => {
-                let y = ops.get(5).and_then(Obj::as_f64);
-                text.sep(if y.is_some() && y == last_y {
-                    Sep::Space
-                } else {
-                    Sep::Newline
-                });
-                last_y = y;
-            }
+            b"Tm" if ops.len() >= 6 => pen.set_matrix(std::array::from_fn(num)),
+            b"T*" => pen.next_line(),
             b"Tj" | b"'" | b"\"" => {
+                if op == b"\"" {
+                    (pen.word_spacing, pen.char_spacing) = (num(0), num(1));
+                }
                 if op != b"Tj" {
-                    text.newline();
+                    pen.next_line();
                 }
                 if let Some(Obj::Str(s)) = ops.last() {
-                    text.show(&font, s)?;
+                    show(&mut pen, &font, s, text)?;
                 }
             }
             b"TJ" => {
                 if let Some(Obj::Array(items)) = ops.first() {
                     for item in items {
                         match item {
-                            Obj::Str(s) => text.show(&font, s)?,
+                            Obj::Str(s) => show(&mut pen, &font, s, text)?,
                             n => {
-                                if n.as_f64().is_some_and(|n| n <= TJ_SPACE) {
+                                let n = n.as_f64().unwrap_or(0.0);
+                                pen.adjust(n);
+                                if n <= TJ_SPACE {
                                     text.sep(Sep::Space);
                                 }
                             }
@@ -160,11 +166,13 @@ pub fn run(
                     }
                 }
             }
+            b"cm" => pen.forget(),
             b"Do" => {
                 if let Some(name) = ops.first().and_then(Obj::as_name) {
                     text.newline();
                     res.form(name, text)?;
                     text.newline();
+                    pen.forget();
                 }
             }
             b"ID" => skip_inline_image(&mut lx),
@@ -173,6 +181,13 @@ pub fn run(
         ops.clear();
     }
     text.newline();
+    Ok(())
+}
+
+fn show(pen: &mut Pen, font: &Font, s: &[u8], text: &mut TextOut) -> Result<(), Uninspectable> {
+    text.sep(pen.before_show());
+    let shown = text.show(font, s)?;
+    pen.after_show(&shown);
     Ok(())
 }
 
@@ -223,7 +238,7 @@ mod tests {
     #[test]
     fn operators_and_separators() {
         let s = text_of(
-            b"BT /F1 12 Tf 72 700 Td (IRD ) Tj [(136-)-20(410)(-132)] TJ 0 -14 Td (next) Tj \
+            b"BT /F1 12 Tf 14 TL 72 700 Td (IRD ) Tj [(136-)-20(410)(-132)] TJ 0 -14 Td (next) Tj \
               100 0 Td (cell) Tj T* (a) ' 1 2 (b) \" T* [(word)-300(gap)] TJ ET \
               BT 1 0 0 1 10 10 Tm (x) Tj 1 0 0 1 50 10 Tm (y) Tj 1 0 0 1 10 20 Tm (z) Tj ET",
         );
@@ -233,6 +248,6 @@ mod tests {
     #[test]
     fn inline_images_are_skipped() {
         let s = text_of(b"BT (a) Tj ET BI /W 4 /H 4 ID \x00(Tj) EI\xffEIx EI BT (b) Tj ET");
-        assert_eq!(s, "a\nb");
+        assert_eq!(s, "a b");
     }
 }

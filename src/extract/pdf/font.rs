@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use encoding_rs::{Encoding, MACINTOSH, WINDOWS_1252};
 
 use super::lexer::{Dict, Lexer, Obj, Tok};
+use super::widths::Widths;
 
 /// A CMap never holds more mappings than this (hostile input).
 const MAX_ENTRIES: usize = 200_000;
@@ -19,6 +20,15 @@ pub struct Font {
     composite: bool,
     encoding: &'static Encoding,
     differences: HashMap<u8, char>,
+    widths: Option<Widths>,
+}
+
+/// What one shown string took: its glyph widths (in ems, when the font gives
+/// widths), the number of codes, and how many were the single-byte space.
+pub struct Shown {
+    pub width: Option<f64>,
+    pub codes: usize,
+    pub spaces: usize,
 }
 
 impl Default for Font {
@@ -28,18 +38,21 @@ impl Default for Font {
             composite: false,
             encoding: WINDOWS_1252,
             differences: HashMap::new(),
+            widths: None,
         }
     }
 }
 
 impl Font {
-    /// A font from its dictionary and the decoded bytes of its /ToUnicode stream.
-    pub fn new(dict: &Dict, to_unicode: Option<&[u8]>) -> Font {
+    /// A font from its dictionary, the decoded bytes of its /ToUnicode stream,
+    /// and its glyph widths.
+    pub fn new(dict: &Dict, to_unicode: Option<&[u8]>, widths: Option<Widths>) -> Font {
         let composite = dict.name_is(b"Subtype", b"Type0");
         let cmap = to_unicode.map(CMap::parse).filter(|c| !c.is_empty());
         let mut font = Font {
             cmap,
             composite,
+            widths,
             ..Font::default()
         };
         match dict.get(b"Encoding") {
@@ -58,20 +71,67 @@ impl Font {
     }
 
     /// Appends the text of the shown string `bytes` to `out`.
-    pub fn decode(&self, bytes: &[u8], out: &mut String) {
-        if let Some(cmap) = &self.cmap {
-            return cmap.decode(bytes, self.composite, out);
+    pub fn decode(&self, bytes: &[u8], out: &mut String) -> Shown {
+        if self.cmap.is_none() && !self.composite {
+            return self.decode_simple(bytes, out);
         }
-        if self.composite {
-            return; // glyph ids with no map to text
+        let mut shown = Shown {
+            width: self.widths.as_ref().map(|_| 0.0),
+            codes: 0,
+            spaces: 0,
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            let n = match &self.cmap {
+                Some(cmap) => cmap.code_len(&bytes[i..], self.composite),
+                None if self.composite => 2,
+                None => 1,
+            };
+            let code_bytes = &bytes[i..(i + n).min(bytes.len())];
+            let code = be(code_bytes);
+            match &self.cmap {
+                Some(cmap) => {
+                    if !cmap.lookup(code, out) && n == 1 && code_bytes[0].is_ascii_graphic() {
+                        out.push(char::from(code_bytes[0]));
+                    }
+                }
+                // Glyph ids with no map to text.
+                None if self.composite => {}
+                None => self.push_simple(code_bytes[0], out),
+            }
+            if let (Some(w), Some(widths)) = (&mut shown.width, &self.widths) {
+                *w += widths.get(code) / 1000.0;
+            }
+            shown.codes += 1;
+            shown.spaces += usize::from(n == 1 && code == 32);
+            i += n;
         }
+        shown
+    }
+
+    /// One byte per code: the common case, kept free of per-code lookups.
+    fn decode_simple(&self, bytes: &[u8], out: &mut String) -> Shown {
+        out.reserve(bytes.len());
         for &b in bytes {
             self.push_simple(b, out);
+        }
+        let width = self
+            .widths
+            .as_ref()
+            .map(|w| bytes.iter().map(|&b| w.get(u32::from(b))).sum::<f64>() / 1000.0);
+        let spaces = bytes.iter().filter(|&&b| b == b' ').count();
+        Shown {
+            width,
+            codes: bytes.len(),
+            spaces,
         }
     }
 
     fn push_simple(&self, b: u8, out: &mut String) {
-        if let Some(&c) = self.differences.get(&b) {
+        if let Some(&c) = (!self.differences.is_empty())
+            .then(|| self.differences.get(&b))
+            .flatten()
+        {
             out.push(c);
         } else if b.is_ascii() {
             out.push(char::from(b));
@@ -310,18 +370,6 @@ impl CMap {
             .unwrap_or(if composite { 2 } else { 1 });
         fallback.min(bytes.len()).max(1)
     }
-
-    fn decode(&self, bytes: &[u8], composite: bool, out: &mut String) {
-        let mut i = 0;
-        while i < bytes.len() {
-            let n = self.code_len(&bytes[i..], composite);
-            let code = be(&bytes[i..(i + n).min(bytes.len())]);
-            if !self.lookup(code, out) && n == 1 && bytes[i].is_ascii_graphic() {
-                out.push(char::from(bytes[i]));
-            }
-            i += n;
-        }
-    }
 }
 
 fn be(bytes: &[u8]) -> u32 {
@@ -354,11 +402,14 @@ mod tests {
               1 beginbfrange <0100> <0101> <00660066> endbfrange",
         );
         let mut out = String::new();
-        cmap.decode(
+        let font = Font {
+            cmap: Some(cmap),
+            ..Font::default()
+        };
+        font.decode(
             &[
                 0, 0x41, 0, 0x14, 0, 0x16, 0, 0x19, 0, 4, 0, 0x42, 0, 3, 1, 1,
             ],
-            false,
             &mut out,
         );
         assert_eq!(out, "I136-\u{1D400} fg");
@@ -372,7 +423,7 @@ mod tests {
         )
         .object()
         .unwrap();
-        let font = Font::new(dict.as_dict().unwrap(), None);
+        let font = Font::new(dict.as_dict().unwrap(), None, None);
         let mut out = String::new();
         font.decode(b"123\x81\x96", &mut out);
         assert_eq!(out, "136-\u{2013}");

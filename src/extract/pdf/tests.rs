@@ -108,3 +108,63 @@ fn forms_and_broken_page_tree() {
         b"%PDF-1.4\n2 0 obj << /Length 26 >> stream\nBT (049-091-850) Tj ET\nendstream endobj\n";
     assert_eq!(text(orphan).unwrap(), "049-091-850");
 }
+
+#[test]
+fn glyph_widths_glue_runs_placed_one_glyph_at_a_time() {
+    let widths = "500 ".repeat(95);
+    let content = "BT /F1 10 Tf 1 0 0 1 100 700 Tm (1) Tj 1 0 0 1 105 700 Tm (3) Tj \
+        1 0 0 1 110 700 Tm (6-410-) Tj 1 0 0 1 141 700 Tm (132) Tj 1 0 0 1 200 700 Tm (049) Tj ET";
+    let pdf = format!(
+        "%PDF-1.4\n1 0 obj << /Type /Page /Resources << /Font << /F1 2 0 R >> >> /Contents 3 0 R >> endobj\n\
+         2 0 obj << /Type /Font /Subtype /TrueType /FirstChar 32 /Widths [{widths}] >> endobj\n\
+         3 0 obj << /Length {} >> stream\n{content}\nendstream endobj\n",
+        content.len()
+    );
+    assert_eq!(text(pdf.as_bytes()).unwrap(), "136-410-132 049");
+}
+
+#[test]
+fn random_bytes_do_not_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let tokens: &[&[u8]] = &[
+        b"obj ",
+        b"endobj ",
+        b"stream\n",
+        b"endstream ",
+        b"<<",
+        b">>",
+        b"[",
+        b"]",
+        b"(",
+        b")",
+        b"<",
+        b">",
+        b"/Type /Page ",
+        b"/Contents ",
+        b" 0 R ",
+        b"/Filter /FlateDecode ",
+        b"/Length ",
+        b"BT ",
+        b"Tj ",
+        b"TJ ",
+        b"Tf ",
+        b"/ObjStm ",
+        b"/N 5 /First 3 ",
+        b"trailer ",
+        b"\\",
+        b"12 ",
+    ];
+    for _ in 0..200 {
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            pdf.extend_from_slice(tokens[(seed % tokens.len() as u64) as usize]);
+            if seed.is_multiple_of(5) {
+                pdf.push((seed >> 32) as u8);
+            }
+        }
+        let _ = text(&pdf);
+    }
+}

@@ -72,3 +72,22 @@ fn budget_exhaustion_is_an_error() {
         Err(Uninspectable::ByteBudget(100_000))
     );
 }
+
+#[test]
+fn random_bytes_do_not_panic() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let tokens: &[&[u8]] = &[
+        b"{", b"}", b"\\", b"\\'", b"\\u", b"-", b"12", b"\\bin", b"\\uc", b"\\*", b"a", b" ",
+        b"\\par", b"\xe9",
+    ];
+    for _ in 0..200 {
+        let mut rtf = b"{\\rtf1 ".to_vec();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            rtf.extend_from_slice(tokens[(seed % tokens.len() as u64) as usize]);
+        }
+        let _ = text(&rtf);
+    }
+}
