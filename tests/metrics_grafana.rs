@@ -36,6 +36,8 @@ fn exported_families() -> BTreeSet<String> {
     );
     // Only ingested DMARC reports create series in this family.
     m.dmarc_report_messages(["agency.test", "fail", "fail", "reject"], 1);
+    // Posture results have a sample once the monitor has run.
+    m.connectors.posture_check("good.example", "spf", 1.0);
     String::from_utf8(m.render())
         .unwrap()
         .lines()
@@ -64,7 +66,7 @@ fn referenced_families(text: &str) -> BTreeSet<String> {
 fn alert_rules_pass_promtool_check_and_unit_tests() {
     let dir = grafana_dir();
     let out = run_promtool(&["check", "rules", "sge-milter-alerts.yml"], None, &dir);
-    assert!(out.contains("9 rules found"), "{out}");
+    assert!(out.contains("10 rules found"), "{out}");
     let out = run_promtool(&["test", "rules", "sge-milter-alerts.test.yml"], None, &dir);
     assert!(out.contains("SUCCESS"), "{out}");
 }
@@ -132,6 +134,9 @@ fn dashboard_has_the_panels_admins_need() {
         "config reloads",
         "errors",
         "failing dmarc as our domains",
+        "tls policy lookups",
+        "mta-sts fetches",
+        "posture checks",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -254,3 +254,57 @@ fn table_output_and_exit_zero_without_failures() {
     let (code, out) = w.posture(&config, &["weak.example"]);
     assert_eq!(code, 0, "warnings alone exit 0:\n{out}");
 }
+
+/// GET /metrics from `port` (plain HTTP/1.0).
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn monitor_mode_exports_posture_gauges() {
+    let w = world();
+    let metrics_port = common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(w.dir.path().join("ca.pem"), dir.path().join("ca.pem")).unwrap();
+    let milter = common::MilterProcess::start_in(
+        dir,
+        &format!(
+            "[dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout = \"2s\"\nattempts = 2\n\
+             [auth]\nenabled = false\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+             [tls_policy]\nca_file = \"ca.pem\"\n\
+             [posture]\ndomains = [\"good.example\", \"broken.example\"]\n\
+             [posture.selectors]\n\"good.example\" = [\"sel\"]\n",
+            w.dns_port
+        ),
+    );
+    let text = common::wait_for(std::time::Duration::from_secs(60), || {
+        scrape(metrics_port).filter(|t| {
+            t.lines().any(|l| {
+                l.starts_with("sgemilter_posture_last_run_timestamp_seconds ") && !l.ends_with(" 0")
+            })
+        })
+    })
+    .unwrap_or_else(|| panic!("no posture run:\n{}", milter.log()));
+    for check in ["spf", "dmarc", "dkim", "mta_sts", "tls_rpt", "mx"] {
+        assert!(
+            text.contains(&format!(
+                "sgemilter_posture_check{{check=\"{check}\",domain=\"good.example\"}} 1\n"
+            )),
+            "{check} of good.example:\n{text}"
+        );
+        // No selector configured for broken.example: its dkim check warns.
+        let broken = if check == "dkim" { "0.5" } else { "0" };
+        assert!(
+            text.contains(&format!(
+                "sgemilter_posture_check{{check=\"{check}\",domain=\"broken.example\"}} {broken}\n"
+            )),
+            "{check} of broken.example:\n{text}"
+        );
+    }
+}

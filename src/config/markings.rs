@@ -151,6 +151,7 @@ pub struct ActionsSpec {
     pub rel_to: DirectionActions,
     pub seemail_route: DirectionActions,
     pub no_tls: DirectionActions,
+    pub restricted_no_tls: DirectionActions,
 }
 
 impl Default for ActionsSpec {
@@ -168,6 +169,7 @@ impl Default for ActionsSpec {
             rel_to: DirectionActions::new(Reject, Reject),
             seemail_route: DirectionActions::new(Reject, Reject),
             no_tls: DirectionActions::new(Tag, Accept),
+            restricted_no_tls: DirectionActions::new(Reject, Accept),
         }
     }
 }

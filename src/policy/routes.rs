@@ -99,14 +99,27 @@ impl RoutePolicy {
         &self.system
     }
 
-    /// `[policy] local_domains`: this agency's own domains.
-    pub fn local_domains(&self) -> &DomainSet {
-        &self.local
-    }
-
     /// The ceiling of a domain listed nowhere (the Internet).
     pub fn default_ceiling(&self) -> &Ceiling {
         &self.default
+    }
+
+    /// Whether mail with `domain` must travel over verified TLS (outbound connectors,
+    /// inbound `marking.restricted_no_tls`): the Restricted group, and any non-local
+    /// domain whose route ceiling is above the default ceiling.
+    pub fn requires_verified_tls(&self, domain: &str) -> bool {
+        if self.is_local(domain) {
+            return false;
+        }
+        let (kind, ceiling) = self.route(domain);
+        self.in_restricted_group(domain)
+            || kind == RouteKind::RestrictedGroup
+            || ceiling.rank > self.default.rank
+    }
+
+    /// `[policy] local_domains`: this agency's own domains.
+    pub fn local_domains(&self) -> &DomainSet {
+        &self.local
     }
 
     pub fn is_local(&self, domain: &str) -> bool {

@@ -13,7 +13,6 @@ pub use socketmap::{Reply, serve};
 use crate::config::line_with;
 use crate::config::{ConfigError, LoadedConfig, TlsPolicyConfig};
 use crate::pipeline::Engine;
-use crate::policy::routes::{RouteKind, RoutePolicy};
 use crate::spf_eval::SpfDns;
 use mta_sts::{Mode, MtaSts};
 use std::sync::Arc;
@@ -136,18 +135,6 @@ impl NextHop {
     }
 }
 
-/// Whether mail to `domain` must use verified TLS: the Restricted group, and any
-/// non-local domain whose route ceiling is above the default ceiling.
-pub fn needs_verified_tls(routes: &RoutePolicy, domain: &str) -> bool {
-    if routes.is_local(domain) {
-        return false;
-    }
-    let (kind, ceiling) = routes.route(domain);
-    routes.in_restricted_group(domain)
-        || kind == RouteKind::RestrictedGroup
-        || ceiling.rank > routes.default_ceiling().rank
-}
-
 /// Answers look-ups against the running configuration (reloads apply).
 pub struct PolicyService<D> {
     engine: Box<dyn Fn() -> Arc<Engine> + Send + Sync>,
@@ -194,7 +181,7 @@ impl<D: SpfDns> PolicyService<D> {
         let Some(hop) = hop else {
             return (Source::None, Reply::NotFound);
         };
-        if needs_verified_tls(engine.markings().routes(), &hop.host) {
+        if engine.markings().routes().requires_verified_tls(&hop.host) {
             let policy = format!("secure match={}", cfg.restricted_match.trim());
             return (Source::RestrictedGroup, Reply::Ok(policy));
         }

@@ -148,6 +148,32 @@ impl MarkingState {
             let d = format!("{level} mail arrived without TLS");
             self.emit(Rule::NoTls, env, class, d, &[], out);
         }
+        self.restricted_connector(env, class, out);
+    }
+
+    /// Inbound connectors: mail from a Restricted-group domain (or any domain that
+    /// requires verified TLS) marked above the default ceiling must arrive over TLS.
+    fn restricted_connector(
+        &mut self,
+        env: &Envelope,
+        class: &Classification,
+        out: &mut Vec<Finding>,
+    ) {
+        let routes = &self.scanner.routes;
+        let Some(sender) = env.mail_from.as_deref().filter(|s| s.contains('@')) else {
+            return;
+        };
+        let domain = crate::envelope::domain_of(sender).to_ascii_lowercase();
+        if env.direction() == Direction::Inbound
+            && class.rank > routes.default_ceiling().rank
+            && routes.requires_verified_tls(&domain)
+            && !env.has_tls()
+        {
+            let level = class.level.as_deref().unwrap_or("UNMARKED");
+            let d =
+                format!("{level} mail from Restricted-group domain {domain} arrived without TLS");
+            self.emit(Rule::RestrictedNoTls, env, class, d, &[], out);
+        }
     }
 
     fn missing(&mut self, env: &Envelope, class: &Classification, out: &mut Vec<Finding>) {

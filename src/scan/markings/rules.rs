@@ -18,6 +18,7 @@ pub enum Rule {
     RelTo,
     SeemailRoute,
     NoTls,
+    RestrictedNoTls,
 }
 
 impl Rule {
@@ -34,6 +35,7 @@ impl Rule {
             Rule::RelTo => "marking.rel_to",
             Rule::SeemailRoute => "marking.seemail_route",
             Rule::NoTls => "marking.no_tls",
+            Rule::RestrictedNoTls => "marking.restricted_no_tls",
         }
     }
 
@@ -47,7 +49,7 @@ impl Rule {
             (Rule::SystemCeiling, Direction::Inbound) => "NZISM 15.2.41.C.01",
             (Rule::RouteCeiling | Rule::SeemailRoute, _) => "NZISM 15.2.40.C.01",
             (Rule::NzeoExternal | Rule::RelTo, _) => "NZISM 15.1.8.C.01, 15.2.40.C.01",
-            (Rule::NoTls, _) => "NZISM 15.2.48.C.02",
+            (Rule::NoTls | Rule::RestrictedNoTls, _) => "NZISM 15.2.48.C.02",
         }
     }
 
@@ -64,6 +66,7 @@ impl Rule {
             Rule::RelTo => a.rel_to,
             Rule::SeemailRoute => a.seemail_route,
             Rule::NoTls => a.no_tls,
+            Rule::RestrictedNoTls => a.restricted_no_tls,
         }
     }
 
@@ -74,7 +77,8 @@ impl Rule {
             | Rule::NzeoExternal
             | Rule::RelTo
             | Rule::SeemailRoute
-            | Rule::NoTls => FindingKind::Route,
+            | Rule::NoTls
+            | Rule::RestrictedNoTls => FindingKind::Route,
             _ => FindingKind::Marking,
         }
     }

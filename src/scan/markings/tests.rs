@@ -520,6 +520,34 @@ fn classified_inbound_without_tls_is_tagged() {
 }
 
 #[test]
+fn restricted_group_mail_above_default_ceiling_needs_tls() {
+    let s = scanner();
+    let mut e = env(Direction::Inbound, &["a@agency.govt.nz"]);
+    e.mail_from = Some("b@mail.partner.govt.nz".into());
+    let sensitive = headers(&[("Subject", "[SENSITIVE] x")]);
+    // Over TLS: nothing to report.
+    assert_eq!(run(&s, &e, &sensitive).rules(), Vec::<&str>::new());
+    e.tls_version = None;
+    let o = run(&s, &e, &sensitive);
+    assert!(
+        o.rules().contains(&"marking.restricted_no_tls"),
+        "{:?}",
+        o.rules()
+    );
+    let f = o
+        .all
+        .iter()
+        .find(|f| f.rule_id == "marking.restricted_no_tls")
+        .unwrap();
+    assert_eq!(f.action, Action::Reject);
+    // At or under the default ceiling, or from outside the group: only marking.no_tls.
+    let o = run(&s, &e, &headers(&[("Subject", "[IN-CONFIDENCE] x")]));
+    assert_eq!(o.rules(), Vec::<&str>::new());
+    e.mail_from = Some("b@example.org".into());
+    assert_eq!(run(&s, &e, &sensitive).rules(), ["marking.no_tls"]);
+}
+
+#[test]
 fn actions_are_configurable_per_direction() {
     let mut loaded = load(None).unwrap();
     loaded
