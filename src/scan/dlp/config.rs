@@ -35,13 +35,20 @@ struct SettingsSpec {
     /// Recipient domains that are not external (subdomains included), in addition
     /// to `[policy] local_domains` of the main configuration.
     local_domains: Vec<String>,
+    /// Distinct check-digit-valid values of one detector that make a bulk list
+    /// (high without a keyword); 0 turns bulk lists off.
+    bulk_min_count: usize,
 }
+
+/// Largest `bulk_min_count`: the distinct values are kept per message until then.
+const MAX_BULK_MIN_COUNT: usize = 1000;
 
 impl Default for SettingsSpec {
     fn default() -> Self {
         SettingsSpec {
             proximity: 300,
             local_domains: Vec::new(),
+            bulk_min_count: 5,
         }
     }
 }
@@ -247,6 +254,8 @@ pub struct Compiled {
     /// Which built-ins have keywords at all (others never reach high).
     pub has_keywords: u8,
     pub proximity: usize,
+    /// Distinct valid values of one built-in that count as a bulk list (0: off).
+    pub bulk_min_count: usize,
     pub local_domains: Vec<String>,
     pub attachments: AttachmentSpec,
     pub uninspectable: UninspectableSpec,
@@ -414,6 +423,12 @@ impl Compiled {
                 action: r.action,
             });
         }
+        if spec.settings.bulk_min_count > MAX_BULK_MIN_COUNT {
+            errors.push(err(
+                "bulk_min_count",
+                format!("[settings] bulk_min_count must be at most {MAX_BULK_MIN_COUNT}"),
+            ));
+        }
         let a = &spec.attachments;
         if a.max_ratio == 0 || a.max_entries == 0 {
             errors.push(err(
@@ -430,6 +445,7 @@ impl Compiled {
             max_keyword,
             has_keywords,
             proximity: spec.settings.proximity,
+            bulk_min_count: spec.settings.bulk_min_count,
             local_domains: spec
                 .settings
                 .local_domains

@@ -167,6 +167,7 @@ impl DlpState {
         let mut samples = Vec::new();
         let mut best = rule.min_confidence;
         let mut by_detector = Vec::new();
+        let mut bulk = false;
         for &d in &rule.detectors {
             let n = self.tally.at_least(d, rule.min_confidence);
             if n == 0 {
@@ -187,20 +188,23 @@ impl DlpState {
                 .collect();
             samples.extend(det_samples.iter().map(|s| s.to_string()));
             names.push(c.names[d].clone());
+            bulk |= t.bulk;
             by_detector.push(serde_json::json!({
                 "detector": c.names[d],
                 "count": n,
                 "confidence": top.as_str(),
                 "samples": det_samples,
+                "bulk": t.bulk,
             }));
         }
         samples.truncate(tally::MAX_SAMPLES);
         let detector = names.join(",");
         let detail = format!(
-            "{} ({} x{count}, {} confidence)",
+            "{} ({} x{count}, {} confidence{})",
             rule.reason,
             detector,
-            best.as_str()
+            best.as_str(),
+            if bulk { ", bulk list" } else { "" }
         );
         Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail).with_data(serde_json::json!({
             "detector": detector,
@@ -311,6 +315,8 @@ impl ScanState for DlpState {
         if let Some(b) = self.binary.take() {
             self.end_binary(b);
         }
+        self.tally
+            .promote_bulk(self.scanner.compiled.bulk_min_count);
         let rank = facts.classification.as_ref().map_or(0, |c| c.rank);
         for (rule, &active) in self.compiled().rules.iter().zip(&self.active) {
             if !active || !self.rule_applies(rule, env, rank) {
