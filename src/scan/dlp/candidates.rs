@@ -11,6 +11,8 @@
 //! identifier shape stops storing them (`dead`), and a space-separated run keeps at
 //! most `MAX_SHAPE_GROUPS` groups plus one too long to be part of a match.
 
+use super::identify;
+
 /// Longest digit group that can belong to an identifier (a 19-digit card).
 pub const MAX_GROUP: usize = 19;
 /// Most groups any identifier shape has (`4111 1111 1111 1111 123`).
@@ -500,7 +502,14 @@ impl Tokenizer {
                 break;
             }
             let mut taken = 1;
-            for k in (1..=avail.min(MAX_SHAPE_GROUPS)).rev() {
+            // Most runs (`1 1 1`, table columns) start with a group no numeric
+            // identifier starts with: nothing to offer from here.
+            let max_k = if identify::may_start_numeric(self.groups[s].len) {
+                avail.min(MAX_SHAPE_GROUPS)
+            } else {
+                0
+            };
+            for k in (1..=max_k).rev() {
                 let run = &self.groups[s..s + k];
                 if run.iter().any(Group::excluded) {
                     continue;

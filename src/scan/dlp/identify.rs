@@ -110,6 +110,13 @@ fn identify_lettered(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence
     false
 }
 
+/// Whether a numeric identifier's first group can have `len` digits: the first
+/// group of every shape `identify_numeric` accepts (IRD 8, 9, 2-3-3, 3-3-3; bank
+/// 2-4-7-s; cards 13-19 or 4-...). Lets the tokenizer skip runs cheaply.
+pub fn may_start_numeric(len: usize) -> bool {
+    matches!(len, 2..=4 | 8 | 9 | 13..=19)
+}
+
 fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)) -> bool {
     let mut lens = [0usize; super::candidates::MAX_SHAPE_GROUPS];
     let n = c.groups.len();
@@ -134,6 +141,10 @@ fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)
     if !(is_ird_shape || is_bank_shape || is_card_shape) {
         return false;
     }
+    debug_assert!(
+        may_start_numeric(lens[0]),
+        "may_start_numeric misses {lens:?}"
+    );
     let mut digits = [0u8; 24];
     let mut total = 0;
     for g in c.groups {
