@@ -8,9 +8,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sge_milter::auth::keygen::{KeyAlgorithm, generate};
-use sge_milter::auth::settings::DkimKeyConfig;
 use sge_milter::auth::sign::Signer;
 use sge_milter::auth::{AuthEngine, SpfVerdict};
+use sge_milter::config::auth::DkimKeyConfig;
 use sge_milter::config::{LoadedConfig, parse_toml};
 use sge_milter::envelope::{Direction, Envelope};
 use std::net::TcpStream;
@@ -101,7 +101,7 @@ fn signed_message(dir: &Path, rsa_pem: &str, ed_pem: &str) -> Vec<u8> {
         selector: s.into(),
         key_file: f.into(),
     });
-    let headers: Vec<String> = sge_milter::auth::settings::DEFAULT_SIGN_HEADERS
+    let headers: Vec<String> = sge_milter::config::auth::DEFAULT_SIGN_HEADERS
         .iter()
         .map(|s| s.to_string())
         .collect();

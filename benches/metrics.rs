@@ -1,5 +1,5 @@
 //! Cost of metrics recording: a 20 KB message through the pipeline with and without
-//! `Metrics::record_decision`, and the recording call alone.
+//! `report::record_decision`, and the recording call alone.
 //!
 //! `cargo bench --bench metrics -- --warm-up-time 1 --measurement-time 3`
 
@@ -49,7 +49,7 @@ fn run(
     body: &[u8],
     record: bool,
 ) -> Decision {
-    let mut scan = engine.start_message(envelope());
+    let mut scan = engine.start_message(envelope(), None);
     for (name, value) in headers {
         scan.header(name, value);
     }
@@ -61,7 +61,8 @@ fn run(
     }
     let decision = rt.block_on(scan.finish());
     if record {
-        sge_milter::metrics::global().record_decision(
+        sge_milter::report::record_decision(
+            sge_milter::metrics::global(),
             scan.envelope(),
             &decision,
             scan.facts(),
@@ -89,7 +90,7 @@ fn bench_metrics(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut scan = engine.start_message(envelope());
+    let mut scan = engine.start_message(envelope(), None);
     for (name, value) in &headers {
         scan.header(name, value);
     }
@@ -98,7 +99,8 @@ fn bench_metrics(c: &mut Criterion) {
     let decision = rt.block_on(scan.finish());
     c.bench_function("record_decision_only", |b| {
         b.iter(|| {
-            sge_milter::metrics::global().record_decision(
+            sge_milter::report::record_decision(
+                sge_milter::metrics::global(),
                 black_box(scan.envelope()),
                 black_box(&decision),
                 scan.facts(),

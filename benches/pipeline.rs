@@ -81,7 +81,7 @@ fn run(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, raw: &[u8]) {
         direction: Some(Direction::Inbound),
         ..Envelope::default()
     };
-    let mut scan = engine.start_message(env);
+    let mut scan = engine.start_message(env, None);
     for (name, value) in &block.headers {
         scan.header(name, value);
     }

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sge_milter::spf::{MemoryDns, Record, SpfRequest, check};
+use sge_milter::spf_eval::{MemoryDns, Record, SpfRequest, check};
 
 const TYPICAL: &str = "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ip6:2001:db8::/32 \
                        a mx include:_spf.example.net exists:%{ir}.%{v}._spf.%{d2} ~all exp=why.%{d}";

@@ -6,7 +6,8 @@
 # As root it installs what the tests need (the Debian packages listed in
 # integration/deps/*.apt, the PyPI packages in integration/deps/*.pip), then runs
 # cargo fmt --check, cargo clippy -D warnings, every test (including the ones that
-# run private Postfix instances) and compiles the benchmarks. Not as root it says
+# run private Postfix instances) and compiles the benchmarks. It also checks that
+# no library module imports a module that imports it back (check_module_cycles.py). Not as root it says
 # exactly what is missing and how to install it, and exits non-zero: the Postfix
 # tests start their own loopback-only Postfix instances, which needs root.
 #
@@ -14,7 +15,11 @@
 # directories in temp dirs and free loopback ports. Installing the postfix package
 # is preseeded to "No configuration", so no system MTA is started on port 25.
 #
-# Environment: SGE_SKIP_INSTALL=1 skips the install step; CARGO_TARGET_DIR as usual.
+# Last, every fuzz target in fuzz/ runs for a bounded time (integration/fuzz.sh, on
+# the stable toolchain; cargo-fuzz is installed from crates.io when missing).
+#
+# Environment: SGE_SKIP_INSTALL=1 skips the install step; SGE_SKIP_FUZZ=1 skips the
+# fuzz step; SGE_FUZZ_SECONDS (default 40) per fuzz target; CARGO_TARGET_DIR as usual.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -73,6 +78,9 @@ install_deps() {
         step "pip install ${pip[*]}"
         pip_install "${pip[@]}"
     fi
+    # Sendmail conflicts with postfix: unpack it privately for tests/sendmail_e2e.rs.
+    step "unpack sendmail (integration/sendmail-prepare.sh)"
+    bash integration/sendmail-prepare.sh
 }
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -97,8 +105,17 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
+# cargo-fuzz, for the fuzz step. `--locked` builds the versions it was released with
+# (about 2 minutes on 2 busy cores, once per machine).
+install_cargo_fuzz() {
+    cargo fuzz --version >/dev/null 2>&1 && return
+    step "cargo install --locked cargo-fuzz"
+    cargo install --locked cargo-fuzz
+}
+
 if [[ "${SGE_SKIP_INSTALL:-}" != 1 ]]; then
     install_deps
+    [[ "${SGE_SKIP_FUZZ:-}" == 1 ]] || install_cargo_fuzz
 fi
 left=$(missing_apt; missing_pip)
 [[ -z "$left" ]] || die "still missing after install: $left"
@@ -121,9 +138,16 @@ timed() {
 # nothing but the dependency downloads, so each runs once; the benches' release
 # build is the last and largest.
 timed cargo fmt --all --check
+# No library module may import a module that imports it back (top-level modules
+# and their direct children); prints the loop with file:line when one appears.
+timed "$PYTHON" integration/check_module_cycles.py
 timed cargo clippy --all-targets -- -D warnings
 timed cargo test --all-targets --no-fail-fast
 timed cargo test --doc
 timed cargo bench --no-run
+if [[ "${SGE_SKIP_FUZZ:-}" != 1 ]]; then
+    cargo fuzz --version >/dev/null 2>&1 || die "cargo-fuzz is missing: cargo install --locked cargo-fuzz (or SGE_SKIP_FUZZ=1)"
+    SGE_FUZZ_SECONDS="${SGE_FUZZ_SECONDS:-40}" timed integration/fuzz.sh
+fi
 
 printf '\nintegration/test.sh: all checks passed in %ss\n' $((SECONDS - start))

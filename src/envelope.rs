@@ -46,9 +46,6 @@ pub struct Envelope {
     /// `{tls_version}`: empty or absent when the message arrived in clear.
     pub tls_version: Option<String>,
     pub direction: Option<Direction>,
-    /// SPF verdict from MAIL FROM (inbound mail), used again at end of message.
-    #[serde(skip)]
-    pub spf: Option<crate::auth::SpfVerdict>,
 }
 
 impl Envelope {

@@ -6,13 +6,20 @@
 
 pub mod auth;
 pub mod config;
+pub mod dmarc_reports;
+pub mod domain;
 pub mod envelope;
 pub mod extract;
+#[doc(hidden)]
+pub mod fault;
 pub mod message;
 pub mod metrics;
 pub mod milter;
 pub mod offline;
 pub mod pipeline;
 pub mod policy;
+pub mod posture;
+pub mod report;
 pub mod scan;
-pub mod spf;
+pub mod spf_eval;
+pub mod tls_policy;

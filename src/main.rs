@@ -74,10 +74,61 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check domains' public SGE configuration (SPF, DMARC, DKIM, MTA-STS, TLS-RPT,
+    /// MX); exit 1 when any check fails.
+    Posture {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// One JSON object per domain, one per line.
+        #[arg(long)]
+        json: bool,
+        /// DKIM selector to check (repeat for several), added to [posture.selectors].
+        #[arg(long)]
+        selector: Vec<String>,
+        #[arg(required = true)]
+        domains: Vec<String>,
+    },
     /// Validate the configuration and every rule file; exit non-zero on any error.
     CheckRules {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// DMARC aggregate reports: send the ones we owe, read the ones about us.
+    DmarcReports {
+        #[command(subcommand)]
+        action: DmarcReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DmarcReportsCommand {
+    /// Send the reports of every finished period (one per policy domain and destination).
+    Send {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write the reports as .xml.gz files into --out; send and delete nothing.
+        #[arg(long, requires = "out")]
+        dry_run: bool,
+        #[arg(long, requires = "dry_run")]
+        out: Option<PathBuf>,
+        /// Take this as the current time (seconds since the epoch), e.g. to send the
+        /// current period before a gateway is retired.
+        #[arg(long)]
+        now: Option<u64>,
+    },
+    /// Read aggregate reports about our domains (.xml, .xml.gz, .zip or whole .eml).
+    Ingest {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List, per domain, the sources that send as it and fail DMARC.
+    Summary {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -125,6 +176,12 @@ fn main() -> ExitCode {
             scan(config, env, json, files)
         }
         Command::CheckRules { config } => check_rules(config),
+        Command::Posture {
+            config,
+            json,
+            selector,
+            domains,
+        } => posture(config, json, &selector, &domains),
         Command::DkimKeygen {
             key_type,
             bits,
@@ -132,6 +189,7 @@ fn main() -> ExitCode {
             selector,
             out,
         } => dkim_keygen(key_type, bits, &domain, &selector, &out),
+        Command::DmarcReports { action } => dmarc_reports(action),
     };
     match result {
         Ok(code) => code,
@@ -183,6 +241,7 @@ fn run(
         })
         .transpose()?;
     let origin = engine.loaded.origin.clone();
+    let dmarc_reports = cfg.dmarc_reports.enabled.then(|| cfg.clone());
     let metrics_listen = cfg.metrics.listen.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,6 +254,11 @@ fn run(
         let shared = Shared::new(engine);
         spawn_reloader(Arc::clone(&shared), path.clone())?;
         let listener = milter::bind(&addr, socket_mode).await?;
+        start_connectors(&shared, path.as_deref()).await?;
+        // [dmarc_reports] is read at start only (a SIGHUP does not change it).
+        let dmarc_reports = dmarc_reports
+            .map(|c| sge_milter::dmarc_reports::service::start(&c))
+            .transpose()?;
         if !metrics_listen.is_empty() {
             let metrics_listener = sge_milter::metrics::http::bind(&metrics_listen).await?;
             tracing::info!(listen = %metrics_listen, "metrics endpoint at /metrics");
@@ -204,11 +268,14 @@ fn run(
         sge_milter::metrics::global().set_cache_source(move || {
             weak.upgrade()
                 .and_then(|s| s.engine().auth().map(|a| a.stats()))
-                .map(|stats| sge_milter::metrics::CacheReading::from_auth_stats(&stats))
+                .map(|stats| stats.cache_readings())
                 .unwrap_or_default()
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
         milter::serve(listener, shared, shutdown).await?;
+        if let Some(service) = &dmarc_reports {
+            service.flush().await;
+        }
         if let ListenAddr::Unix(p) = &addr {
             let _ = std::fs::remove_file(p);
         }
@@ -216,6 +283,69 @@ fn run(
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS policy socketmap and the posture monitor, each only when configured.
+async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) -> Result<()> {
+    let engine = shared.engine();
+    let cfg = &engine.loaded.config;
+    let base_dir = path
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new(""));
+    if !cfg.tls_policy.listen.is_empty() {
+        let s = Arc::clone(shared);
+        let addr = sge_milter::tls_policy::start(cfg, base_dir, Box::new(move || s.engine()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(listen = %addr, "TLS policy socketmap for Postfix smtp_tls_policy_maps");
+    }
+    if !cfg.posture.domains.is_empty() {
+        let checker =
+            sge_milter::posture::checker(cfg, base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let posture = cfg.posture.clone();
+        tracing::info!(domains = posture.domains.len(), "posture monitor started");
+        tokio::spawn(sge_milter::posture::monitor::run_forever(checker, posture));
+    }
+    Ok(())
+}
+
+/// `sge-milter posture`: checks each domain, prints a table or JSON lines.
+fn posture(
+    path: Option<PathBuf>,
+    json: bool,
+    selectors: &[String],
+    domains: &[String],
+) -> Result<ExitCode> {
+    let loaded = config::load(path.as_deref())
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
+    let cfg = &loaded.config;
+    let base_dir = path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new(""));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reports = runtime.block_on(async {
+        let checker =
+            sge_milter::posture::checker(cfg, base_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut reports = Vec::new();
+        for d in domains {
+            let sel = sge_milter::posture::selectors_for(&cfg.posture, d, selectors);
+            reports.push(checker.check(d, &sel).await);
+        }
+        Ok::<_, anyhow::Error>(reports)
+    })?;
+    if json {
+        for r in &reports {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        print!("{}", sge_milter::posture::table(&reports));
+    }
+    let failed = reports.iter().any(|r| r.failed());
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
@@ -333,6 +463,33 @@ fn dkim_keygen(
     println!("; selector = \"{selector}\"");
     println!("; key_file = \"{}\"", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn dmarc_reports(action: DmarcReportsCommand) -> Result<ExitCode> {
+    use sge_milter::dmarc_reports::cli;
+    let load = |path: Option<PathBuf>| {
+        config::load(path.as_deref())
+            .map(|l| l.config)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+    };
+    let ok = match action {
+        DmarcReportsCommand::Send {
+            config,
+            dry_run: _,
+            out,
+            now,
+        } => cli::send(&load(config)?, out, now)?,
+        DmarcReportsCommand::Ingest { config, files } => cli::ingest(&load(config)?, &files)?,
+        DmarcReportsCommand::Summary { config, json } => {
+            cli::summary(&load(config)?, json)?;
+            true
+        }
+    };
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn check_rules(path: Option<PathBuf>) -> Result<ExitCode> {

@@ -22,9 +22,9 @@ pub struct ScanOutcome {
 
 /// Runs one raw message (as read from a `.eml` file) through the pipeline.
 pub async fn scan_message(engine: &Arc<Engine>, mut env: Envelope, data: &[u8]) -> ScanOutcome {
-    engine.mail_from(&mut env).await;
+    let spf = engine.mail_from(&mut env).await;
     let block = parse_header_block(data);
-    let mut scan = engine.start_message(env);
+    let mut scan = engine.start_message(env, spf);
     for (name, value) in &block.headers {
         scan.header(name, value);
     }

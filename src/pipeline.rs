@@ -3,18 +3,24 @@
 //! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
 //! whole on reload); [`MessageScan`] is one message going through it.
 
-use crate::auth::{AuthEngine, AuthReport, MessageAuth};
+use crate::auth::{AuthEngine, AuthReport, MessageAuth, SpfVerdict};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
+use crate::extract::{Routed, Router};
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
-use crate::policy::{Action, Decision, Finding, FindingKind};
+use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
 use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Rule id of the finding for content that cannot be inspected (NZISM 15.2.37).
+pub const UNINSPECTABLE_RULE: &str = "content.uninspectable";
+/// Trace header naming the parts that could not be inspected, and why.
+pub const UNINSPECTABLE_HEADER: &str = "X-SGE-Uninspectable";
 
 /// Everything compiled from one configuration.
 pub struct Engine {
@@ -23,6 +29,7 @@ pub struct Engine {
     /// In the order they run at end of headers and end of message.
     scanners: Vec<Box<dyn Scanner>>,
     mime_limits: MimeLimits,
+    content: Arc<crate::config::content::ContentConfig>,
     markings: Arc<MarkingScanner>,
     /// SPF/DKIM/DMARC/ARC and signing; `None` when `[auth] enabled = false`.
     auth: Option<Arc<AuthEngine>>,
@@ -52,7 +59,7 @@ impl Engine {
         // DLP rules name levels of the markings vocabulary (default one if broken).
         let rank_of = |name: &str| match &markings {
             Some(m) => m.vocabulary().rank_of(name),
-            None => crate::scan::dlp::level_rank(name),
+            None => crate::scan::markings::embedded_vocabulary().rank_of(name),
         };
         let dlp_ctx = crate::scan::dlp::DlpContext {
             rank_of: &rank_of,
@@ -62,11 +69,15 @@ impl Engine {
             Ok(d) => scanners.push(Box::new(Arc::new(d))),
             Err(e) => errors.extend(e),
         }
+        let content = Arc::new(cfg.content.clone());
         let mime_limits = MimeLimits {
             max_depth: cfg.limits.max_mime_depth,
             max_parts: cfg.limits.max_mime_parts,
             max_header_line: cfg.limits.max_header_line.as_usize(),
         };
+        for e in crate::tls_policy::validate(&loaded) {
+            errors.push(e);
+        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()
@@ -78,6 +89,7 @@ impl Engine {
                 direction,
                 scanners,
                 mime_limits,
+                content,
                 markings,
                 auth,
             }),
@@ -107,18 +119,25 @@ impl Engine {
         self.auth.as_ref()
     }
 
-    /// MAIL FROM: decides the direction and, for inbound mail, the SPF verdict
-    /// (cached), kept in `env.spf` for end of message.
-    pub async fn mail_from(&self, env: &mut Envelope) {
+    /// MAIL FROM: decides the direction and, for inbound mail, returns the SPF
+    /// verdict (cached), which the caller passes to [`Engine::start_message`] so end
+    /// of message enforces it.
+    pub async fn mail_from(&self, env: &mut Envelope) -> Option<SpfVerdict> {
         self.classify_direction(env);
-        if let Some(auth) = &self.auth {
-            env.spf = auth.check_spf(env).await;
+        match &self.auth {
+            Some(auth) => auth.check_spf(env).await,
+            None => None,
         }
     }
 
     /// Starts one message. The envelope should be complete (recipients known): the
-    /// MTA sends the first header after the last RCPT.
-    pub fn start_message(self: &Arc<Self>, mut env: Envelope) -> MessageScan {
+    /// MTA sends the first header after the last RCPT. `spf` is what
+    /// [`Engine::mail_from`] returned (`None`: SPF not checked).
+    pub fn start_message(
+        self: &Arc<Self>,
+        mut env: Envelope,
+        spf: Option<SpfVerdict>,
+    ) -> MessageScan {
         self.classify_direction(&mut env);
         let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
         let limits = &self.loaded.config.limits;
@@ -126,7 +145,8 @@ impl Engine {
         MessageScan {
             engine: Arc::clone(self),
             auth,
-            walker: MimeWalker::new(self.mime_limits),
+            walker: MimeWalker::new(self.mime_limits).bytes_only(),
+            router: Router::new(Arc::clone(&self.content)),
             fanout: Fanout {
                 states,
                 anomalies: Vec::new(),
@@ -136,6 +156,7 @@ impl Engine {
             facts: MessageFacts::default(),
             started: Instant::now(),
             env,
+            spf,
         }
     }
 }
@@ -221,7 +242,11 @@ pub struct MessageScan {
     engine: Arc<Engine>,
     auth: Option<MessageAuth>,
     env: Envelope,
+    /// The SPF verdict reached at MAIL FROM (inbound mail).
+    spf: Option<SpfVerdict>,
     walker: MimeWalker,
+    /// Types each part by content and opens containers, between walker and fan-out.
+    router: Router,
     fanout: Fanout,
     raw: RawMessage,
     findings: Vec<Finding>,
@@ -255,7 +280,7 @@ impl MessageScan {
 
     /// Reports this message's final decision: the decision log line and the metrics.
     pub fn report(&self, decision: &Decision) {
-        report_decision(
+        crate::report::report_decision(
             &self.env,
             decision,
             &self.facts,
@@ -280,7 +305,11 @@ impl MessageScan {
         if let Some(auth) = &mut self.auth {
             auth.header(name, raw_value);
         }
-        self.walker.header(name, raw_value, &mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.header(name, raw_value, &mut routed);
     }
 
     /// End of the header block. Returns a decision when the message can already be
@@ -290,7 +319,11 @@ impl MessageScan {
         if let Some(auth) = &mut self.auth {
             auth.end_of_headers();
         }
-        self.walker.end_of_headers(&mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.end_of_headers(&mut routed);
         for s in &mut self.fanout.states {
             s.end_of_headers(&self.env, &mut self.facts, &mut self.findings);
         }
@@ -306,19 +339,31 @@ impl MessageScan {
     /// One body chunk, in order, as it arrives.
     pub fn body(&mut self, chunk: &[u8]) {
         self.raw.push(&[chunk]);
-        self.walker.body(chunk, &mut self.fanout);
+        let mut routed = Routed {
+            router: &mut self.router,
+            out: &mut self.fanout,
+        };
+        self.walker.body(chunk, &mut routed);
     }
 
     /// End of message: every scanner's remaining findings and authentication folded
     /// into one decision; outbound mail that is let through is then DKIM-signed.
     pub async fn finish(&mut self) -> Decision {
-        self.walker.finish(&mut self.fanout);
+        {
+            let mut routed = Routed {
+                router: &mut self.router,
+                out: &mut self.fanout,
+            };
+            self.walker.finish(&mut routed);
+        }
+        self.uninspectable();
         let limits = &self.engine.loaded.config.limits;
+        let direction = self.env.direction();
         for a in &self.fanout.anomalies {
             self.findings.push(Finding::new(
                 format!("content.{}", a.name()),
                 FindingKind::Content,
-                limits.malformed_mime_action,
+                limits.malformed_mime_action.get(direction),
                 format!("malformed message structure: {a:?}"),
             ));
         }
@@ -342,7 +387,7 @@ impl MessageScan {
         }
         let mut auth_edits = Vec::new();
         if let Some(auth) = &mut self.auth {
-            let outcome = auth.verify(self.raw.bytes(), self.env.spf.as_ref()).await;
+            let outcome = auth.verify(self.raw.bytes(), self.spf.as_ref()).await;
             self.findings.extend(outcome.findings);
             auth_edits = outcome.header_edits;
         }
@@ -355,6 +400,7 @@ impl MessageScan {
                 Action::Accept | Action::Tag | Action::Quarantine
             )
         {
+            crate::fault::panic_point("sign", self.env.mail_from.as_deref());
             let outcome = auth.sign(self.raw.bytes());
             if outcome.findings.is_empty() {
                 auth_edits.extend(outcome.header_edits);
@@ -373,7 +419,37 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
+    }
+
+    /// `content.uninspectable` (NZISM 15.2.37) when some content could not be read;
+    /// the finding and a trace header name each part and the reason.
+    fn uninspectable(&mut self) {
+        let problems = self.router.problems();
+        if problems.is_empty() {
+            return;
+        }
+        let action = self.content_action();
+        let list = problems.join("; ");
+        self.findings.push(
+            Finding::new(
+                UNINSPECTABLE_RULE,
+                FindingKind::Content,
+                action,
+                format!("content cannot be inspected (NZISM 15.2.37): {list}"),
+            )
+            .with_data(serde_json::json!({ "reasons": problems })),
+        );
+        self.facts.header_edits.push(HeaderEdit::Add {
+            name: UNINSPECTABLE_HEADER.into(),
+            value: crate::policy::decision::sanitize_reply_text(&list),
+        });
+    }
+
+    fn content_action(&self) -> Action {
+        let d = self.env.direction();
+        self.engine.content.uninspectable_action.get(d)
     }
 
     /// Authentication results (SPF, DKIM, DMARC, ARC, signatures), valid after `finish`.
@@ -385,52 +461,4 @@ impl MessageScan {
     pub fn facts(&self) -> &MessageFacts {
         &self.facts
     }
-}
-
-/// The one place a final decision is reported: the structured log line and the
-/// metrics. `size` is the bytes received, `elapsed` the time since MAIL FROM.
-pub fn report_decision(
-    env: &Envelope,
-    decision: &Decision,
-    facts: &MessageFacts,
-    auth: Option<&AuthReport>,
-    size: u64,
-    elapsed: Duration,
-) {
-    log_decision(env, decision, facts, auth, elapsed);
-    let metrics = crate::metrics::global();
-    metrics.record_decision(env, decision, facts, size, elapsed);
-    if let Some(report) = auth {
-        metrics.record_auth(report, decision);
-    }
-}
-
-/// Logs the one structured line per message decision.
-pub fn log_decision(
-    env: &Envelope,
-    decision: &Decision,
-    facts: &MessageFacts,
-    auth: Option<&AuthReport>,
-    elapsed: Duration,
-) {
-    let reply = decision.smtp_reply.as_ref().map(ToString::to_string);
-    let classification = facts
-        .classification
-        .as_ref()
-        .and_then(|c| c.level.as_deref())
-        .unwrap_or(crate::metrics::UNMARKED);
-    tracing::info!(
-        queue_id = env.queue_id.as_deref().unwrap_or("-"),
-        direction = %env.direction(),
-        action = %decision.action,
-        rules = %decision.rule_ids(),
-        classification,
-        auth = %crate::metrics::auth_summary(auth, decision),
-        client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-        from = env.mail_from.as_deref().unwrap_or("-"),
-        rcpts = env.rcpts.len(),
-        reply = reply.as_deref().unwrap_or("-"),
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "decision"
-    );
 }

@@ -84,3 +84,38 @@ fn concurrent_spf_misses_share_one_evaluation_and_records_are_cached() {
     // caches found records only; hickory's negative cache answers that one.
     assert!(after.misses <= before.misses + 1, "{before:?} -> {after:?}");
 }
+
+/// Issue 11: once a domain has been seen, end of message asks the DNS nothing. The
+/// From domain is a subdomain, so DMARC's tree walk meets two missing records
+/// (`_dmarc.sub.dkim.test`, `_dmarc.test`) besides the found one; with the DNS
+/// server stopped, a warm message still verifies (a query would be a temperror).
+#[test]
+fn a_warm_message_needs_no_dns_negative_answers_included() {
+    let mut f = AuthFixture::start();
+    let auth = engine(&f);
+    let signing = f.signing_config("sign.toml", "dkim.test", &[("rsa", &f.dkim_rsa)]);
+    let raw = f.sign(&signing, &message("a@sub.dkim.test", "warm", "body"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let spf = rt.block_on(auth.check_spf(&env("a@dkim.test")));
+    let verify = || {
+        let mut m = auth.begin(&env("a@dkim.test"));
+        let out = rt.block_on(m.verify(Some(&raw), spf.as_ref()));
+        let r = m.report();
+        let dkim: Vec<&str> = r.dkim.iter().map(|d| d.result).collect();
+        (dkim, r.dmarc.clone().unwrap(), out.findings.len())
+    };
+    let (dkim, dmarc, findings) = verify();
+    assert_eq!((dkim, dmarc.result, findings), (vec!["pass"], "pass", 0));
+    assert_eq!(dmarc.domain, "sub.dkim.test");
+
+    f.knot.stop();
+    let before = auth.stats().dns.txt;
+    let (dkim, dmarc, findings) = verify();
+    assert_eq!((dkim, dmarc.result, findings), (vec!["pass"], "pass", 0));
+    let after = auth.stats().dns.txt;
+    assert_eq!(after.misses, before.misses, "{before:?} -> {after:?}");
+    assert!(after.hits >= before.hits + 4, "{before:?} -> {after:?}");
+}

@@ -98,3 +98,41 @@ fn a_missing_rules_dir_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
 }
+
+/// `local_domains` is read only from `[policy]` of sge-milter.toml; an old
+/// `dlp.toml` that still sets it under `[settings]` is named with its line, and the
+/// recipients that really are local are then listed in `[policy]`.
+#[test]
+fn dlp_local_domains_moved_to_policy_is_reported_with_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    let dlp = dir.path().join("rules/dlp.toml");
+    // Line 4 sets the old key; the comment on line 2 mentions it and is not an error.
+    std::fs::write(
+        &dlp,
+        "[settings]\n# local_domains moved\nproximity = 300\nlocal_domains = [\"agency.govt.nz\"]\n",
+    )
+    .expect("write");
+    let config = dir.path().join("sge-milter.toml");
+    std::fs::write(&config, "[rules]\ndir = \"rules\"\n").expect("write");
+    let out = check_rules(&config);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:", dlp.display()))
+            && stderr.contains("[policy] local_domains"),
+        "{stderr}"
+    );
+    std::fs::write(&dlp, "[settings]\nproximity = 300\n").expect("write");
+    std::fs::write(
+        &config,
+        "[rules]\ndir = \"rules\"\n[policy]\nlocal_domains = [\"agency.govt.nz\"]\n",
+    )
+    .expect("write");
+    let out = check_rules(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

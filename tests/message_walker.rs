@@ -2,13 +2,15 @@
 //! chunk contract (the same events whatever the body chunking).
 
 use sge_milter::message::header::parse_header_block;
-use sge_milter::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
+use sge_milter::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo, Section};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Event {
     Header(Option<u32>, String, String),
     Start(PartInfo),
     Text(u32, String),
+    /// Text of a preamble, epilogue or remainder.
+    Raw(Section, u32, String),
     Binary(u32, Vec<u8>),
     End(u32),
     Anomaly(MimeAnomaly),
@@ -34,6 +36,17 @@ impl ContentSink for Recorder {
     }
     fn text(&mut self, part: &PartInfo, text: &str) {
         assert!(!text.is_empty(), "empty text chunk");
+        if part.section != Section::Body {
+            if let Some(Event::Raw(s, i, t)) = self.events.last_mut()
+                && (*s, *i) == (part.section, part.index)
+            {
+                t.push_str(text);
+                return;
+            }
+            self.events
+                .push(Event::Raw(part.section, part.index, text.to_string()));
+            return;
+        }
         if let Some(Event::Text(i, s)) = self.events.last_mut()
             && *i == part.index
         {
@@ -95,11 +108,22 @@ fn texts(events: &[Event]) -> Vec<(u32, String)> {
         .collect()
 }
 
+fn raws(events: &[Event]) -> Vec<(Section, u32, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Raw(s, i, t) => Some((*s, *i, t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts of the leaf parts (not of preambles and epilogues).
 fn starts(events: &[Event]) -> Vec<PartInfo> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Start(p) => Some(p.clone()),
+            Event::Start(p) if p.section == Section::Body => Some(p.clone()),
             _ => None,
         })
         .collect()
@@ -233,6 +257,19 @@ fn nested_message_decodes_every_part() {
         parts.iter().map(|p| (p.index, p.depth)).collect::<Vec<_>>(),
         vec![(2, 2), (3, 2), (4, 1), (6, 2), (7, 1)]
     );
+    // Preamble and epilogues are delivered too, as parts of their multipart.
+    let raw: Vec<(Section, u32, String)> = raws(&events)
+        .into_iter()
+        .map(|(s, i, t)| (s, i, t.trim().to_string()))
+        .collect();
+    assert_eq!(
+        raw,
+        vec![
+            (Section::Preamble, 0, "This is the preamble.".into()),
+            (Section::Epilogue, 1, "epilogue of the alternative".into()),
+            (Section::Epilogue, 0, "the epilogue".into()),
+        ]
+    );
 }
 
 #[test]
@@ -331,7 +368,11 @@ fn single_part_and_missing_boundary() {
         anomalies(&events),
         vec![MimeAnomaly::MissingBoundary { part: 0 }]
     );
-    assert_eq!(texts(&events), vec![(0, "--x\r\nbody\r\n".to_string())]);
+    // The multipart without a boundary is delivered raw, as a remainder.
+    assert_eq!(
+        raws(&events),
+        vec![(Section::Remainder, 0, "--x\r\nbody\r\n".to_string())]
+    );
 }
 
 #[test]

@@ -26,13 +26,16 @@ fn exported_families() -> BTreeSet<String> {
         Finding::new("r", FindingKind::Keyword, Action::Tag, "x"),
         Finding::new("d", FindingKind::Dlp, Action::Tag, "x"),
     ]);
-    m.record_decision(
+    sge_milter::report::record_decision(
+        &m,
         &Envelope::default(),
         &d,
         &MessageFacts::default(),
         1,
         Duration::ZERO,
     );
+    // Only ingested DMARC reports create series in this family.
+    m.dmarc_report_messages(["agency.test", "fail", "fail", "reject"], 1);
     String::from_utf8(m.render())
         .unwrap()
         .lines()
@@ -128,6 +131,7 @@ fn dashboard_has_the_panels_admins_need() {
         "active milter connections",
         "config reloads",
         "errors",
+        "failing dmarc as our domains",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sge_milter::spf::{MacroString, MacroValues, MemoryDns, Record, SpfRequest, check};
+use sge_milter::spf_eval::{MacroString, MacroValues, MemoryDns, Record, SpfRequest, check};
 
 fuzz_target!(|data: &[u8]| {
     let _ = Record::parse(data);
@@ -33,6 +33,8 @@ fuzz_target!(|data: &[u8]| {
         mail_from: "user@example.com",
         receiver: "",
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let _ = runtime.block_on(check(&dns, &request));
 });

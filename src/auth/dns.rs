@@ -2,17 +2,22 @@
 //! authentication check (and by any other evaluator, e.g. an own SPF implementation).
 
 use super::cache::{DnsCacheStats, DnsCaches};
-use super::settings::DnsConfig;
-use mail_auth::MessageAuthenticator;
+use crate::config::auth::DnsConfig;
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::common::resolver::UnwrapTxtRecord;
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::{DnsError, Error, MessageAuthenticator, ResolverCache, Txt};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The resolver plus caches. Cheap to clone.
 #[derive(Clone)]
 pub struct Dns {
     authenticator: Arc<MessageAuthenticator>,
     caches: Arc<DnsCaches>,
+    /// How long "no such record" is remembered (`[dns] negative_ttl`).
+    negative_ttl: Duration,
 }
 
 impl Dns {
@@ -54,6 +59,7 @@ impl Dns {
         Ok(Dns {
             authenticator: Arc::new(authenticator),
             caches: Arc::new(DnsCaches::new(cfg.cache_entries, cfg.max_ttl.duration())),
+            negative_ttl: cfg.negative_ttl.duration(),
         })
     }
 
@@ -70,6 +76,64 @@ impl Dns {
     pub fn stats(&self) -> DnsCacheStats {
         self.caches.stats()
     }
+
+    /// A TXT lookup through the record cache that also remembers "no such record"
+    /// (NXDOMAIN or no TXT) for `[dns] negative_ttl`. mail-auth caches only records
+    /// it found, so without this every message would ask again for each missing
+    /// `_dmarc` parent of the tree walk and each unpublished DKIM selector.
+    /// `key` is a fully qualified name with the trailing dot, as mail-auth keys it.
+    pub async fn txt_cached<T>(&self, key: &str) -> mail_auth::Result<Arc<T>>
+    where
+        T: TxtRecordParser + Into<Txt> + UnwrapTxtRecord,
+    {
+        let found = self
+            .authenticator
+            .txt_lookup::<T>(key, Some(&self.caches.txt))
+            .await;
+        if let Err(e @ Error::Dns(DnsError::RecordNotFound(_))) = &found {
+            let until = Instant::now() + self.negative_ttl;
+            self.caches
+                .txt
+                .insert(key.into(), Txt::Error(e.clone()), until);
+        }
+        found
+    }
+
+    /// Fills the cache with every answer of the DMARC tree walk (RFC 9989 §4.10)
+    /// for `domain`, negative ones included, so mail-auth's walk at end of message
+    /// is answered from memory once a domain has been seen.
+    pub async fn prefetch_dmarc(&self, domain: &str) {
+        let domain = mail_auth::common::to_a_label(domain.trim_end_matches('.'));
+        for name in dmarc_walk(&domain) {
+            let key = format!("_dmarc.{name}.");
+            match self.txt_cached::<mail_auth::dmarc::Dmarc>(&key).await {
+                // psd=y/n ends the walk there, as in mail-auth.
+                Ok(d) if !matches!(d.psd, mail_auth::dmarc::Psd::Default) => break,
+                Ok(_) | Err(Error::Dns(DnsError::RecordNotFound(_))) => {}
+                // Other errors are mail-auth's to report.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// The names the DMARC tree walk asks for, longest first: the domain itself, then
+/// (for 8 or more labels) its last 7 labels, then one label fewer each time.
+fn dmarc_walk(domain: &str) -> Vec<&str> {
+    let labels: Vec<usize> = std::iter::once(0)
+        .chain(domain.match_indices('.').map(|(i, _)| i + 1))
+        .collect();
+    let total = labels.len();
+    if total < 2 || domain.is_empty() {
+        return Vec::new();
+    }
+    let mut names = vec![domain];
+    let mut count = if total >= 8 { 7 } else { total - 1 };
+    while count >= 1 {
+        names.push(&domain[labels[total - count]..]);
+        count -= 1;
+    }
+    names
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -93,6 +157,19 @@ fn parse_nameserver(s: &str) -> Result<NameServerConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dmarc_walk_names_match_the_tree_walk() {
+        assert_eq!(
+            dmarc_walk("a.agency.govt.nz"),
+            ["a.agency.govt.nz", "agency.govt.nz", "govt.nz", "nz"]
+        );
+        assert_eq!(dmarc_walk("nz"), Vec::<&str>::new());
+        let long = "a.b.c.d.e.f.g.h.i";
+        let w = dmarc_walk(long);
+        assert_eq!(w[..3], [long, "c.d.e.f.g.h.i", "d.e.f.g.h.i"]);
+        assert_eq!(w.last(), Some(&"i"));
+    }
 
     #[test]
     fn parses_nameservers() {

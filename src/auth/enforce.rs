@@ -1,13 +1,15 @@
 //! Turning authentication results into findings (pure: no I/O).
 
 use super::inbound::InboundResults;
-use super::settings::AuthConfig;
-use super::spf::{SpfOutcome, SpfVerdict};
+use super::spf_check::{SpfOutcome, SpfVerdict};
+use crate::config::auth::AuthConfig;
+use crate::domain::{DomainSet, is_within, normalize};
 use crate::policy::{Action, Finding, FindingKind};
 
-/// The compiled enforcement options of `[auth]`.
+/// What inbound authentication results lead to: the actions of `[auth]` and the
+/// domains they depend on, compiled once per configuration.
 #[derive(Clone, Debug)]
-pub struct Enforcement {
+pub struct AuthPolicy {
     pub dmarc_reject: Action,
     pub dmarc_quarantine: Action,
     pub dmarc_none: Action,
@@ -15,20 +17,16 @@ pub struct Enforcement {
     pub spf_softfail: Action,
     pub dns_error: Action,
     pub permerror: Action,
+    /// Exact sealer names (an ARC sealer vouches for itself, not its sub-domains).
     pub trusted_arc_sealers: Vec<String>,
-    pub local_domains: Vec<String>,
+    /// `[policy] local_domains`.
+    pub local_domains: DomainSet,
     pub local_spoof: Action,
 }
 
-impl Enforcement {
+impl AuthPolicy {
     pub fn new(cfg: &AuthConfig, local_domains: &[String]) -> Self {
-        let lower = |v: &[String]| -> Vec<String> {
-            v.iter()
-                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-                .filter(|d| !d.is_empty())
-                .collect()
-        };
-        Enforcement {
+        AuthPolicy {
             dmarc_reject: cfg.dmarc_reject_action,
             dmarc_quarantine: cfg.dmarc_quarantine_action,
             dmarc_none: cfg.dmarc_none_action,
@@ -36,22 +34,21 @@ impl Enforcement {
             spf_softfail: cfg.spf_softfail_action,
             dns_error: cfg.dns_error_action,
             permerror: cfg.permerror_action,
-            trusted_arc_sealers: lower(&cfg.trusted_arc_sealers),
-            local_domains: lower(local_domains),
+            trusted_arc_sealers: cfg
+                .trusted_arc_sealers
+                .iter()
+                .map(|d| normalize(d))
+                .filter(|d| !d.is_empty())
+                .collect(),
+            local_domains: DomainSet::from_names(local_domains),
             local_spoof: cfg.local_domain_spoof_action,
         }
     }
 
     /// Whether `domain` is one of ours (or a sub-domain of one).
     pub fn is_local(&self, domain: &str) -> bool {
-        let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.local_domains.iter().any(|l| is_within(&d, l))
+        self.local_domains.covers(domain)
     }
-}
-
-/// `a` equals `b` or is a sub-domain of it.
-fn is_within(a: &str, b: &str) -> bool {
-    a == b || a.strip_suffix(b).is_some_and(|p| p.ends_with('.'))
 }
 
 /// Relaxed alignment, approximated without the public suffix list: one domain is
@@ -65,7 +62,7 @@ fn finding(rule: &str, action: Action, detail: String) -> Finding {
 }
 
 /// Findings for an inbound message's authentication results.
-pub fn inbound_findings(e: &Enforcement, spf: &SpfVerdict, r: &InboundResults) -> Vec<Finding> {
+pub fn inbound_findings(e: &AuthPolicy, spf: &SpfVerdict, r: &InboundResults) -> Vec<Finding> {
     let mut out = Vec::new();
     let dmarc = &r.dmarc;
     let arc_vouches = r.arc.result == "pass"
@@ -138,7 +135,7 @@ pub fn inbound_findings(e: &Enforcement, spf: &SpfVerdict, r: &InboundResults) -
 }
 
 /// SPF on its own, for mail whose From domain publishes no DMARC policy.
-pub fn spf_findings(e: &Enforcement, spf: &SpfVerdict) -> Option<Finding> {
+pub fn spf_findings(e: &AuthPolicy, spf: &SpfVerdict) -> Option<Finding> {
     let d = &spf.domain;
     Some(match spf.result {
         SpfOutcome::Fail => finding(
@@ -146,7 +143,7 @@ pub fn spf_findings(e: &Enforcement, spf: &SpfVerdict) -> Option<Finding> {
             e.spf_fail,
             match &spf.explanation {
                 // The domain's own words (exp=), already printable ASCII and bounded
-                // by crate::spf; the reply text is sanitised again when built.
+                // by the SPF evaluator; the reply text is sanitised again when built.
                 Some(exp) => format!("SPF of {d} does not authorise the sending host: {exp}"),
                 None => format!("SPF of {d} does not authorise the sending host"),
             },
@@ -175,7 +172,7 @@ pub fn spf_findings(e: &Enforcement, spf: &SpfVerdict) -> Option<Finding> {
 }
 
 /// NZISM 15.2.37: mail from outside claiming one of our domains must authenticate.
-fn local_spoof_finding(e: &Enforcement, spf: &SpfVerdict, r: &InboundResults) -> Option<Finding> {
+fn local_spoof_finding(e: &AuthPolicy, spf: &SpfVerdict, r: &InboundResults) -> Option<Finding> {
     let envelope_domain = (!spf.sender.is_empty()).then(|| spf.domain.to_ascii_lowercase());
     let claimed: Vec<&str> = r
         .from_domains
@@ -223,14 +220,14 @@ fn local_spoof_finding(e: &Enforcement, spf: &SpfVerdict, r: &InboundResults) ->
 mod tests {
     use super::*;
     use crate::auth::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
-    use crate::auth::spf::SpfIdentity;
+    use crate::auth::spf_check::SpfIdentity;
 
-    fn enforcement() -> Enforcement {
+    fn enforcement() -> AuthPolicy {
         let cfg = AuthConfig {
             trusted_arc_sealers: vec!["lists.example".into()],
             ..Default::default()
         };
-        Enforcement::new(&cfg, &["agency.govt.nz".into()])
+        AuthPolicy::new(&cfg, &["agency.govt.nz".into()])
     }
 
     fn spf(result: SpfOutcome, domain: &str) -> SpfVerdict {
@@ -259,6 +256,7 @@ mod tests {
                 sealer: None,
                 instances: 0,
             },
+            dmarc_output: Default::default(),
             from_domains: vec![from.into()],
             header_value: String::new(),
         }

@@ -3,13 +3,14 @@
 
 use super::dns::Dns;
 use super::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
-use super::spf::{SpfIdentity, SpfVerdict};
+use super::spf_check::{SpfIdentity, SpfVerdict};
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, Error, SpfOutput,
+    ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput,
+    DmarcResult, Error, SpfOutput,
 };
 
 /// Everything verified at end of message, in our own words.
@@ -18,6 +19,8 @@ pub struct InboundResults {
     pub dkim: Vec<DkimVerdict>,
     pub dmarc: DmarcVerdict,
     pub arc: ArcVerdict,
+    /// mail-auth's DMARC evaluation (aligned results, the record), for reports.
+    pub dmarc_output: mail_auth::DmarcOutput,
     /// Domains of the RFC5322.From header (lower-cased).
     pub from_domains: Vec<String>,
     /// The `Authentication-Results` value (authserv-id first), CRLF-folded.
@@ -38,6 +41,10 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         SpfIdentity::MailFrom => spf.domain.as_str(),
         SpfIdentity::Helo => spf.helo.as_str(),
     };
+    // Every answer of the DMARC tree walk, negative ones too, from the cache.
+    if let Some(domain) = msg.from.first().and_then(|f| f.rsplit_once('@')) {
+        dns.prefetch_dmarc(domain.1).await;
+    }
     let dmarc = resolver
         .verify_dmarc(caches.params(DmarcParameters::new(
             &msg,
@@ -54,40 +61,74 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         .collect();
     let header_from = msg.from.first().map(String::as_str).unwrap_or("");
 
+    let ar = results_header(
+        authserv_id,
+        spf,
+        &spf_output,
+        &dkim,
+        &arc,
+        &dmarc,
+        header_from,
+    );
+    let header_value = header_value(&ar, authserv_id);
+    InboundResults {
+        dkim: dkim.iter().map(dkim_verdict).collect(),
+        dmarc: dmarc_verdict(&dmarc),
+        arc: arc_verdict(&arc),
+        dmarc_output: dmarc,
+        from_domains,
+        header_value,
+    }
+}
+
+/// The `Authentication-Results` header: SPF (when a client IP is known), every
+/// DKIM signature, ARC (when the message has a chain) and DMARC (when evaluated).
+fn results_header<'a>(
+    authserv_id: &'a str,
+    spf: &'a SpfVerdict,
+    spf_output: &'a SpfOutput,
+    dkim: &'a [DkimOutput<'a>],
+    arc: &'a ArcOutput<'a>,
+    dmarc: &'a DmarcOutput,
+    header_from: &'a str,
+) -> AuthenticationResults<'a> {
     let mut ar = AuthenticationResults::new(authserv_id);
     if let Some(ip) = spf.client_ip {
         ar = match spf.identity {
             SpfIdentity::MailFrom => {
-                ar.with_spf_mailfrom_result(&spf_output, ip, &spf.sender, &spf.helo)
+                ar.with_spf_mailfrom_result(spf_output, ip, &spf.sender, &spf.helo)
             }
-            SpfIdentity::Helo => ar.with_spf_ehlo_result(&spf_output, ip, &spf.helo),
+            SpfIdentity::Helo => ar.with_spf_ehlo_result(spf_output, ip, &spf.helo),
         };
     }
-    ar = ar.with_dkim_results(&dkim, header_from);
+    ar = ar.with_dkim_results(dkim, header_from);
     if !arc.sets().is_empty()
         && let Some(ip) = spf.client_ip
     {
-        ar = ar.with_arc_result(&arc, ip);
+        ar = ar.with_arc_result(arc, ip);
     }
     if !dmarc.domain().is_empty() {
-        ar = ar.with_dmarc_result(&dmarc);
+        ar = ar.with_dmarc_result(dmarc);
     }
+    ar
+}
 
-    let dkim_verdicts = dkim
-        .iter()
-        .map(|o| {
-            let (result, reason) = dkim_words(o.result());
-            let sig = o.signature();
-            DkimVerdict {
-                domain: sig.map(|s| s.d.to_ascii_lowercase()).unwrap_or_default(),
-                selector: sig.map(|s| s.s.clone()).unwrap_or_default(),
-                algorithm: sig.map(|s| algorithm_name(s.a)).unwrap_or("unknown"),
-                result,
-                reason,
-            }
-        })
-        .collect();
-    let dmarc_verdict = DmarcVerdict {
+fn dkim_verdict(o: &DkimOutput<'_>) -> DkimVerdict {
+    let (result, reason) = dkim_words(o.result());
+    let sig = o.signature();
+    DkimVerdict {
+        domain: sig.map(|s| s.d.to_ascii_lowercase()).unwrap_or_default(),
+        selector: sig.map(|s| s.s.clone()).unwrap_or_default(),
+        algorithm: sig.map(|s| algorithm_name(s.a)).unwrap_or("unknown"),
+        result,
+        reason,
+    }
+}
+
+/// DMARC in our words; without a record (or a From domain) the result is `none`
+/// unless the lookup itself failed.
+fn dmarc_verdict(dmarc: &DmarcOutput) -> DmarcVerdict {
+    DmarcVerdict {
         result: if dmarc.domain().is_empty() || dmarc.dmarc_record().is_none() {
             match dmarc.result() {
                 DmarcResult::TempError(_) => "temperror",
@@ -100,8 +141,11 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
         policy: policy_word(dmarc.policy()),
         domain: dmarc.domain().to_ascii_lowercase(),
         sampled_out: None,
-    };
-    let arc_verdict = ArcVerdict {
+    }
+}
+
+fn arc_verdict(arc: &ArcOutput<'_>) -> ArcVerdict {
+    ArcVerdict {
         result: match arc.result() {
             DkimResult::Pass => "pass",
             DkimResult::None => "none",
@@ -112,13 +156,6 @@ pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) 
             .last()
             .map(|s| s.seal.header.d.to_ascii_lowercase()),
         instances: arc.sets().len(),
-    };
-    InboundResults {
-        dkim: dkim_verdicts,
-        dmarc: dmarc_verdict,
-        arc: arc_verdict,
-        from_domains,
-        header_value: header_value(&ar, authserv_id),
     }
 }
 
@@ -137,6 +174,7 @@ fn unparsable(spf: &SpfVerdict, authserv_id: &str) -> InboundResults {
             sealer: None,
             instances: 0,
         },
+        dmarc_output: mail_auth::DmarcOutput::default(),
         from_domains: Vec::new(),
         header_value: format!(
             "{authserv_id};\r\n\tspf={} smtp.mailfrom={};\r\n\tdkim=permerror (unparsable message)",

@@ -6,27 +6,28 @@
 //! [`MessageAuth`] follows one message through the pipeline.
 
 pub mod cache;
+pub mod dmarc_record;
 pub mod dns;
 pub mod enforce;
 pub mod inbound;
 pub mod keygen;
 pub mod report;
-pub mod settings;
 pub mod sign;
-pub mod spf;
+pub mod spf_check;
 
 pub use report::AuthReport;
-pub use spf::{SpfOutcome, SpfVerdict};
+pub use spf_check::{SpfOutcome, SpfVerdict};
 
 use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
 use crate::envelope::{Direction, Envelope, domain_of};
+use crate::metrics::CacheReading;
 use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
 use cache::{CacheStats, DnsCacheStats};
 use dns::Dns;
-use enforce::Enforcement;
+use enforce::AuthPolicy;
 use serde::Serialize;
 use sign::Signer;
-use spf::SpfCache;
+use spf_check::SpfCache;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -35,12 +36,14 @@ use tokio::task::JoinHandle;
 pub const AR_HEADER: &str = "Authentication-Results";
 /// Header name of a DKIM signature.
 pub const DKIM_HEADER: &str = "DKIM-Signature";
+/// Rule id of the finding for an outbound message that could not be signed.
+pub const SIGN_FAILED_RULE: &str = "auth.dkim_sign_failed";
 
 /// Everything authentication needs, compiled from one configuration.
 pub struct AuthEngine {
     dns: Dns,
     spf_cache: SpfCache,
-    enforcement: Enforcement,
+    policy: AuthPolicy,
     signer: Signer,
     authserv_id: String,
     sign_failure_action: Action,
@@ -51,6 +54,26 @@ pub struct AuthEngine {
 pub struct AuthStats {
     pub dns: DnsCacheStats,
     pub spf_verdicts: CacheStats,
+}
+
+impl AuthStats {
+    /// The readings the metrics export, one per cache (names: [`crate::metrics::CACHE_NAMES`]).
+    pub fn cache_readings(&self) -> Vec<CacheReading> {
+        let reading = |cache, s: CacheStats| CacheReading {
+            cache,
+            hits: s.hits,
+            misses: s.misses,
+            entries: s.entries,
+        };
+        vec![
+            reading("txt", self.dns.txt),
+            reading("mx", self.dns.mx),
+            reading("ipv4", self.dns.ipv4),
+            reading("ipv6", self.dns.ipv6),
+            reading("ptr", self.dns.ptr),
+            reading("spf_verdict", self.spf_verdicts),
+        ]
+    }
 }
 
 impl AuthEngine {
@@ -108,7 +131,7 @@ impl AuthEngine {
         Ok(Some(AuthEngine {
             dns,
             spf_cache: SpfCache::new(cfg.spf_cache_entries, cfg.spf_cache_ttl.duration()),
-            enforcement: Enforcement::new(cfg, &loaded.config.policy.local_domains),
+            policy: AuthPolicy::new(cfg, &loaded.config.policy.local_domains),
             signer,
             authserv_id,
             sign_failure_action: cfg.sign_failure_action,
@@ -144,7 +167,7 @@ impl AuthEngine {
         };
         let ip = crate::policy::direction::canonical_ip(ip);
         Some(
-            spf::check(
+            spf_check::check(
                 &self.dns,
                 &self.spf_cache,
                 ip,
@@ -223,13 +246,10 @@ impl MessageAuth {
         for key in self.dkim_keys.drain(..) {
             let dns = self.engine.dns.clone();
             self.prefetch.push(rt.spawn(async move {
-                // The result lands in the TXT cache; errors are seen again at eom.
+                // The result (or its absence) lands in the TXT cache; errors are
+                // seen again at eom.
                 let _ = dns
-                    .authenticator()
-                    .txt_lookup::<mail_auth::common::verify::DomainKey>(
-                        key,
-                        Some(&dns.caches().txt),
-                    )
+                    .txt_cached::<mail_auth::common::verify::DomainKey>(&key)
                     .await;
             }));
         }
@@ -283,7 +303,12 @@ impl MessageAuth {
         {
             results.dmarc.sampled_out = Some(!sampled_in(pct));
         }
-        out.findings = enforce::inbound_findings(&self.engine.enforcement, &spf, &results);
+        out.findings = enforce::inbound_findings(&self.engine.policy, &spf, &results);
+        if let Some(recorder) = crate::dmarc_reports::recorder()
+            && let Some(obs) = dmarc_record::observation(&spf, &results, &out.findings)
+        {
+            recorder.record(obs);
+        }
         out.header_edits.push(HeaderEdit::Insert {
             index: 0,
             name: AR_HEADER.into(),
@@ -304,7 +329,7 @@ impl MessageAuth {
         }
         let fail = |detail: String| {
             Finding::new(
-                "auth.dkim_sign_failed",
+                SIGN_FAILED_RULE,
                 FindingKind::Auth,
                 self.engine.sign_failure_action,
                 detail,
@@ -369,7 +394,7 @@ fn authserv_id_of(raw_value: &[u8]) -> &str {
 }
 
 /// This host's name, the default authserv-id.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| std::fs::read_to_string(p).ok())

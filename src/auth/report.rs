@@ -1,6 +1,6 @@
 //! What authentication found for one message, as `scan --json` shows it under `auth`.
 
-use super::spf::SpfVerdict;
+use super::spf_check::SpfVerdict;
 use serde::Serialize;
 
 /// `auth` in `scan --json`.
@@ -16,6 +16,25 @@ pub struct AuthReport {
     /// Why verification did not run (e.g. the message was over the size limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+impl AuthReport {
+    /// Every evaluated method and its RFC 8601 result, in header order (`spf`,
+    /// each DKIM signature, `dmarc`, `arc`), for the log line and the metrics.
+    pub fn results(&self) -> Vec<(&'static str, &str)> {
+        let mut out: Vec<(&'static str, &str)> = Vec::new();
+        if let Some(spf) = &self.spf {
+            out.push(("spf", spf.result.as_str()));
+        }
+        out.extend(self.dkim.iter().map(|d| ("dkim", d.result)));
+        if let Some(dmarc) = &self.dmarc {
+            out.push(("dmarc", dmarc.result));
+        }
+        if let Some(arc) = &self.arc {
+            out.push(("arc", arc.result));
+        }
+        out
+    }
 }
 
 /// One DKIM-Signature's result.

@@ -7,7 +7,8 @@
 //! kept anyway for verification, so hashing them once at the end costs one pass.
 
 use super::report::SignedWith;
-use super::settings::DkimKeyConfig;
+use crate::config::auth::DkimKeyConfig;
+use crate::domain::{DomainSet, normalize};
 use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
@@ -29,6 +30,8 @@ struct Key {
 #[derive(Default)]
 pub struct Signer {
     keys: Vec<Key>,
+    /// The domains of `keys`: a From domain is signed by its most specific one.
+    domains: DomainSet,
 }
 
 /// A key file that cannot be used.
@@ -49,7 +52,7 @@ impl Signer {
             let path = base_dir.join(&e.key_file);
             match load_key(&path) {
                 Ok((key, algorithm)) => {
-                    let domain = e.domain.trim().trim_end_matches('.').to_ascii_lowercase();
+                    let domain = normalize(&e.domain);
                     let signer = DkimSigner::from_key(key)
                         .domain(domain.clone())
                         .selector(e.selector.clone())
@@ -67,7 +70,8 @@ impl Signer {
             }
         }
         if errors.is_empty() {
-            Ok(Signer { keys })
+            let domains = DomainSet::from_names(keys.iter().map(|k| k.domain.as_str()));
+            Ok(Signer { keys, domains })
         } else {
             Err(errors)
         }
@@ -84,12 +88,7 @@ impl Signer {
 
     /// The most specific configured domain covering `domain`.
     fn domain_for(&self, domain: &str) -> Option<&str> {
-        let d = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.keys
-            .iter()
-            .map(|k| k.domain.as_str())
-            .filter(|k| d == *k || d.strip_suffix(k).is_some_and(|p| p.ends_with('.')))
-            .max_by_key(|k| k.len())
+        self.domains.longest_match(domain).map(|(d, _)| d)
     }
 
     /// Signs `raw` with every key of the domain covering `from_domain`. Returns the

@@ -1,14 +1,31 @@
 //! Configuration: `sge-milter.toml` plus the rule files in `rules/`, with the defaults
 //! compiled into the binary. Loading validates everything and reports errors with
 //! file and line; it never touches the network.
+//!
+//! Every file model (what serde reads from the files) lives here; the runtime types
+//! compiled from them live next to the code that uses them. This module imports
+//! nothing else from the crate but `envelope::Direction`, so every other module may
+//! depend on it.
 
+mod action;
+pub mod auth;
+pub mod content;
+pub mod dlp;
+pub mod dmarc_reports;
 mod error;
+pub mod keywords;
+pub mod markings;
+pub mod policy;
+mod posture;
+mod tls_policy;
 mod units;
 
+pub use action::Action;
 pub use error::{ConfigError, ConfigErrors};
+pub use posture::PostureConfig;
+pub use tls_policy::TlsPolicyConfig;
 pub use units::{ByteSize, Seconds};
 
-use crate::policy::Action;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -39,13 +56,21 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
-    pub dns: crate::auth::settings::DnsConfig,
+    pub dns: auth::DnsConfig,
     #[serde(default)]
-    pub auth: crate::auth::settings::AuthConfig,
+    pub auth: auth::AuthConfig,
     #[serde(default)]
-    pub policy: crate::policy::routes::PolicyConfig,
+    pub policy: policy::PolicyConfig,
     #[serde(default)]
-    pub routes: crate::policy::routes::RoutesConfig,
+    pub routes: policy::RoutesConfig,
+    #[serde(default)]
+    pub content: content::ContentConfig,
+    #[serde(default)]
+    pub tls_policy: TlsPolicyConfig,
+    #[serde(default)]
+    pub posture: PostureConfig,
+    #[serde(default)]
+    pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,8 +131,9 @@ pub struct LimitsConfig {
     pub max_mime_parts: u32,
     pub max_header_line: ByteSize,
     /// What to do with structurally broken MIME (unterminated multipart, bad base64,
-    /// nesting over the limit). Content is still scanned as far as it can be.
-    pub malformed_mime_action: Action,
+    /// nesting over the limit), per direction (one action = both). Content is still
+    /// scanned as far as it can be.
+    pub malformed_mime_action: content::PerDirection,
     /// What to do when sge-milter itself fails on a message (fail-closed by default).
     pub internal_error_action: Action,
 }
@@ -120,7 +146,10 @@ impl Default for LimitsConfig {
             max_mime_depth: 20,
             max_mime_parts: 1000,
             max_header_line: ByteSize(64 * 1024),
-            malformed_mime_action: Action::Tag,
+            malformed_mime_action: content::PerDirection {
+                inbound: Action::Tag,
+                outbound: Action::Quarantine,
+            },
             internal_error_action: Action::Tempfail,
         }
     }
@@ -290,6 +319,27 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 /// errors found after deserialisation, when toml no longer gives spans.
 pub fn line_containing(text: &str, needle: &str) -> Option<usize> {
     text.find(needle).map(|off| line_of(text, off))
+}
+
+/// The line where `key` and the quoted `value` both appear (a `key = "value"` line),
+/// else the first line holding the quoted value.
+pub fn line_with(text: &str, key: &str, value: &str) -> Option<usize> {
+    let quoted = format!("\"{value}\"");
+    text.lines()
+        .position(|l| l.contains(key) && l.contains(&quoted))
+        .or_else(|| text.lines().position(|l| l.contains(&quoted)))
+        .map(|i| i + 1)
+}
+
+/// The line that sets `key` (`key = ...`, not a comment that mentions it).
+pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -3,12 +3,25 @@
 //! ([`Uninspectable`]). Everything here is bounded by one per-message [`Budget`].
 //!
 //! The format modules are pure functions over a buffered part (or, for HTML, a
-//! streaming state machine); routing parts to them by sniffed type lives here.
+//! streaming state machine); [`router`] types every part by its content
+//! ([`sniff`]) and sends it to them, and is what the pipeline puts between the MIME
+//! walker and the scanners.
 
+pub mod encoded;
+mod formats;
+pub mod gzip;
 pub mod html;
 pub mod ole;
 pub mod pdf;
+pub mod router;
 pub mod rtf;
+#[doc(hidden)]
+pub mod samples;
+pub mod sniff;
+pub mod xml;
+pub mod zip;
+
+pub use router::{Routed, Router};
 
 use std::time::{Duration, Instant};
 

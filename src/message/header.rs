@@ -228,6 +228,18 @@ impl ParamValue {
     }
 }
 
+/// The value with its decoded parameters, e.g. `attachment; filename="café.txt"`:
+/// what scanners read instead of the encoded header.
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.value)?;
+        for (name, value) in &self.params {
+            write!(f, "; {name}=\"{value}\"")?;
+        }
+        Ok(())
+    }
+}
+
 /// Highest RFC 2231 continuation index honoured (bounds work on hostile input).
 const MAX_CONTINUATIONS: u32 = 1000;
 
@@ -299,31 +311,36 @@ fn split_section(name: String, value: Vec<u8>) -> RawParam {
     }
 }
 
-/// Joins RFC 2231 continuations and decodes every value.
+/// Joins RFC 2231 continuations and decodes every value. Linear in the number of
+/// parameters: they are grouped by name through one map, never name by name.
 fn assemble(raw: Vec<RawParam>) -> Vec<(String, String)> {
-    let mut names: Vec<&str> = Vec::new();
-    for r in &raw {
-        if !names.contains(&r.name.as_str()) {
-            names.push(&r.name);
-        }
+    let mut order: Vec<(String, Vec<RawParam>)> = Vec::new();
+    let mut slot: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for r in raw {
+        let k = *slot.entry(r.name.clone()).or_insert_with(|| {
+            order.push((r.name.clone(), Vec::new()));
+            order.len() - 1
+        });
+        order[k].1.push(r);
     }
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let of_name = || raw.iter().filter(move |r| r.name == name);
-        let rfc2231: Vec<&RawParam> = of_name()
-            .filter(|r| r.extended || r.section.is_some())
-            .collect();
-        let value = if rfc2231.is_empty() {
-            of_name()
-                .next()
-                .map(|r| decode_plain(&r.value))
-                .unwrap_or_default()
-        } else {
-            decode_2231(rfc2231)
-        };
-        out.push((name.to_string(), value));
-    }
-    out
+    order
+        .into_iter()
+        .map(|(name, group)| {
+            let rfc2231: Vec<&RawParam> = group
+                .iter()
+                .filter(|r| r.extended || r.section.is_some())
+                .collect();
+            let value = if rfc2231.is_empty() {
+                group
+                    .first()
+                    .map(|r| decode_plain(&r.value))
+                    .unwrap_or_default()
+            } else {
+                decode_2231(rfc2231)
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 fn decode_plain(value: &[u8]) -> String {
@@ -494,5 +511,25 @@ mod tests {
         assert_eq!(p.get("filename"), Some("café menu.txt"));
         let p = parse_params(b"application/pdf; name=\"=?utf-8?B?w6kucGRm?=\"");
         assert_eq!(p.get("name"), Some("é.pdf"));
+        assert_eq!(p.to_string(), "application/pdf; name=\"é.pdf\"");
+    }
+
+    /// Hostile parameter lists cost linear work: 200k distinct names and 200k
+    /// continuations of one name parse (quadratic work would take minutes).
+    #[test]
+    fn huge_parameter_lists_parse() {
+        let mut raw = b"attachment".to_vec();
+        for i in 0..200_000 {
+            raw.extend_from_slice(format!("; p{i}=v").as_bytes());
+        }
+        let p = parse_params(&raw);
+        assert_eq!(p.params.len(), 200_000);
+        assert_eq!(p.get("p199999"), Some("v"));
+        let mut raw = b"attachment".to_vec();
+        for i in 0..200_000 {
+            raw.extend_from_slice(format!("; filename*{i}=a").as_bytes());
+        }
+        let p = parse_params(&raw);
+        assert_eq!(p.get("filename").map(str::len), Some(1001));
     }
 }

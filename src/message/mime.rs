@@ -7,11 +7,13 @@
 //! passed through in large slices: boundary candidates are found with one `memmem`
 //! search for `\n--`, so a part's content costs one SIMD pass plus its decoding.
 
+use super::boundary::{Frame, LineStart, MAX_PADDING, classify};
 use super::charset::{self, CharsetChoice, TextDecoder};
-use super::decode::{Base64Decoder, QpDecoder};
-use super::header::{decode_value, parse_params, split_header_line};
-use super::{ContentSink, MimeAnomaly, PartInfo};
+use super::leaf::{Leaf, LeafOutput, TransferEncoding};
+use super::{ContentSink, MimeAnomaly, PartInfo, Section};
 use memchr::memmem;
+
+mod headers;
 
 /// Bounds on structure, so hostile input costs bounded work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,14 +36,6 @@ impl Default for MimeLimits {
 /// Boundaries longer than this are refused (RFC 2046 allows 70): it bounds the bytes
 /// held back at a line start and the work per boundary candidate.
 const MAX_BOUNDARY: usize = 256;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum TransferEncoding {
-    #[default]
-    Identity,
-    Base64,
-    QuotedPrintable,
-}
 
 /// An entity whose headers are being read.
 #[derive(Debug, Default)]
@@ -71,16 +65,6 @@ impl Entity {
     }
 }
 
-/// An open multipart entity.
-#[derive(Debug)]
-struct Frame {
-    boundary: Vec<u8>,
-    index: u32,
-    depth: u32,
-    /// multipart/digest: parts default to message/rfc822.
-    digest: bool,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// Top-level headers arrive through [`MimeWalker::header`].
@@ -100,176 +84,18 @@ enum After {
     Body,
 }
 
-/// What a line start holds.
-enum LineStart {
-    NeedMore,
-    NotBoundary,
-    Boundary { frame: usize, close: bool },
-}
-
-/// Transport padding accepted after a delimiter before the line is taken as one
-/// anyway (bounds the bytes held back).
-const MAX_PADDING: usize = 128;
-
-/// Decides whether `buf` (bytes from a line start, ending at the first `\n` if any)
-/// is a delimiter of one of the open multiparts: `--boundary`, optionally `--`, then
-/// only transport padding (RFC 2046 5.1.1; Python's email parser and Thunderbird are
-/// as strict, so `--boundaryX` stays content). The longest matching boundary wins.
-/// `complete`: no more bytes of the line will come.
-fn classify(buf: &[u8], stack: &[Frame], complete: bool) -> LineStart {
-    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
-    let complete = complete || line.len() < buf.len();
-    if line.len() < 2 {
-        return if !complete && b"--".starts_with(line) {
-            LineStart::NeedMore
-        } else {
-            LineStart::NotBoundary
-        };
-    }
-    let Some(rest) = line.strip_prefix(b"--") else {
-        return LineStart::NotBoundary;
-    };
-    let mut best: Option<(usize, usize, bool)> = None;
-    let mut undecided = false;
-    for (k, f) in stack.iter().enumerate() {
-        let b = &f.boundary[..];
-        if rest.len() < b.len() {
-            undecided |= !complete && b.starts_with(rest);
-            continue;
-        }
-        if !rest.starts_with(b) {
-            continue;
-        }
-        let after = &rest[b.len()..];
-        let (close, padding) = match after.strip_prefix(b"--") {
-            Some(p) => (true, p),
-            None if !complete && after == b"-" => {
-                undecided = true;
-                continue;
-            }
-            None => (false, after),
-        };
-        if !padding.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r')) {
-            continue;
-        }
-        if !complete {
-            undecided = true;
-            continue;
-        }
-        if best.is_none_or(|(_, len, _)| b.len() > len) {
-            best = Some((k, b.len(), close));
-        }
-    }
-    match best {
-        _ if undecided => LineStart::NeedMore,
-        None => LineStart::NotBoundary,
-        Some((frame, _, close)) => LineStart::Boundary { frame, close },
-    }
-}
-
-/// The leaf part being delivered, with its decoders (reused from part to part).
-#[derive(Default)]
-struct LeafOutput {
-    leaf: Option<Leaf>,
-    base64: Base64Decoder,
-    qp: QpDecoder,
-    decoded: Vec<u8>,
-    text: String,
-}
-
-struct Leaf {
-    info: PartInfo,
-    encoding: TransferEncoding,
-    text: Option<TextDecoder>,
-    bad_base64_reported: bool,
-}
-
-impl LeafOutput {
-    /// Content bytes of the current leaf, still transfer-encoded; dropped outside one.
-    fn feed(&mut self, data: &[u8], sink: &mut dyn ContentSink) {
-        let Some(leaf) = &mut self.leaf else {
-            return;
-        };
-        match leaf.encoding {
-            TransferEncoding::Identity => deliver(leaf, data, &mut self.text, sink),
-            TransferEncoding::Base64 => {
-                self.base64.decode(data, &mut self.decoded);
-                report_bad_base64(leaf, &mut self.base64, sink);
-                deliver(leaf, &self.decoded, &mut self.text, sink);
-            }
-            TransferEncoding::QuotedPrintable => {
-                self.qp.decode(data, &mut self.decoded);
-                deliver(leaf, &self.decoded, &mut self.text, sink);
-            }
-        }
-    }
-
-    fn start(&mut self, leaf: Leaf, sink: &mut dyn ContentSink) {
-        self.base64.reset();
-        self.qp.reset();
-        sink.part_start(&leaf.info);
-        self.leaf = Some(leaf);
-    }
-
-    /// Flushes the decoders' state and closes the part.
-    fn end(&mut self, sink: &mut dyn ContentSink) {
-        let Some(mut leaf) = self.leaf.take() else {
-            return;
-        };
-        match leaf.encoding {
-            TransferEncoding::Identity => {}
-            TransferEncoding::Base64 => {
-                self.base64.finish(&mut self.decoded);
-                report_bad_base64(&mut leaf, &mut self.base64, sink);
-                deliver(&mut leaf, &self.decoded, &mut self.text, sink);
-            }
-            TransferEncoding::QuotedPrintable => {
-                self.qp.finish(&mut self.decoded);
-                deliver(&mut leaf, &self.decoded, &mut self.text, sink);
-            }
-        }
-        if let Some(t) = &mut leaf.text {
-            let s = t.finish(&mut self.text);
-            if !s.is_empty() {
-                sink.text(&leaf.info, s);
-            }
-        }
-        sink.part_end(&leaf.info);
-    }
-}
-
-fn report_bad_base64(leaf: &mut Leaf, decoder: &mut Base64Decoder, sink: &mut dyn ContentSink) {
-    if decoder.take_bad() && !leaf.bad_base64_reported {
-        leaf.bad_base64_reported = true;
-        sink.anomaly(&MimeAnomaly::BadBase64 {
-            part: leaf.info.index,
-        });
-    }
-}
-
-/// Decoded bytes to the sink: as text (charset-converted) or as bytes.
-fn deliver(leaf: &mut Leaf, bytes: &[u8], buf: &mut String, sink: &mut dyn ContentSink) {
-    if bytes.is_empty() {
-        return;
-    }
-    match &mut leaf.text {
-        Some(decoder) => {
-            let s = decoder.decode(bytes, buf);
-            if !s.is_empty() {
-                sink.text(&leaf.info, s);
-            }
-        }
-        None => sink.binary(&leaf.info, bytes),
-    }
-}
-
 /// Walks one message: top-level headers, then body chunks as they arrive.
 ///
 /// `part_start` / `part_end` bracket each leaf part (the entities whose content is
 /// delivered); multipart containers and embedded-message wrappers get no brackets.
-/// Preambles and epilogues are not delivered.
+/// Preambles and epilogues with more than blank lines are delivered as parts of
+/// their own (see [`Section`]).
 pub struct MimeWalker {
     limits: MimeLimits,
+    /// Text parts are charset-converted and delivered through `text`; when `false`
+    /// every leaf is delivered as transfer-decoded bytes through `binary` (the
+    /// consumer types the content itself, see `extract::router`).
+    decode_text: bool,
     mode: Mode,
     /// The entity whose headers are being read (top-level or part).
     entity: Entity,
@@ -297,6 +123,7 @@ impl MimeWalker {
         entity.top = true;
         MimeWalker {
             limits,
+            decode_text: true,
             mode: Mode::TopHeaders,
             entity,
             stack: Vec::new(),
@@ -312,6 +139,14 @@ impl MimeWalker {
         }
     }
 
+    /// Delivers every leaf as transfer-decoded bytes through [`ContentSink::binary`],
+    /// whatever its declared type; [`PartInfo::is_text`] still says what the label
+    /// claims and `charset` what it declares.
+    pub fn bytes_only(mut self) -> Self {
+        self.decode_text = false;
+        self
+    }
+
     /// One top-level header, raw value as the MTA gives it.
     pub fn header(&mut self, name: &str, raw_value: &[u8], sink: &mut dyn ContentSink) {
         if self.mode != Mode::TopHeaders {
@@ -319,60 +154,6 @@ impl MimeWalker {
         }
         let value = self.bounded_value(raw_value, sink);
         self.entity_header(name, value, sink);
-    }
-
-    /// The value cut at `max_header_line`, with the anomaly reported once per entity.
-    fn bounded_value<'a>(&mut self, raw: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
-        let max = self.limits.max_header_line;
-        if raw.len() <= max {
-            return raw;
-        }
-        self.header_too_long(sink);
-        &raw[..max]
-    }
-
-    fn header_too_long(&mut self, sink: &mut dyn ContentSink) {
-        if !self.entity.header_too_long {
-            self.entity.header_too_long = true;
-            sink.anomaly(&MimeAnomaly::HeaderTooLong {
-                part: self.entity.info.index,
-            });
-        }
-    }
-
-    /// Records what the entity's MIME headers say, then reports the header.
-    fn entity_header(&mut self, name: &str, raw: &[u8], sink: &mut dyn ContentSink) {
-        let e = &mut self.entity;
-        if name.eq_ignore_ascii_case("content-type") {
-            let p = parse_params(raw);
-            if !p.value.is_empty() {
-                e.info.content_type = p.value.clone();
-            }
-            e.info.charset = p.get("charset").map(|c| c.trim().to_ascii_lowercase());
-            e.boundary = p
-                .get("boundary")
-                .filter(|b| !b.is_empty() && b.len() <= MAX_BOUNDARY)
-                .map(|b| b.as_bytes().to_vec());
-            e.type_name = p.get("name").map(str::to_string);
-        } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-            e.encoding = match decode_value(raw).to_ascii_lowercase().as_str() {
-                "base64" => TransferEncoding::Base64,
-                "quoted-printable" => TransferEncoding::QuotedPrintable,
-                _ => TransferEncoding::Identity,
-            };
-        } else if name.eq_ignore_ascii_case("content-disposition") {
-            let p = parse_params(raw);
-            e.info.disposition = Some(p.value.clone()).filter(|d| !d.is_empty());
-            e.disposition_filename = p.get("filename").map(str::to_string);
-        }
-        e.info.filename = e
-            .disposition_filename
-            .clone()
-            .or_else(|| e.type_name.clone())
-            .filter(|f| !f.is_empty());
-        let value = decode_value(raw);
-        let part = (!e.top).then_some(&e.info);
-        sink.header(part, name, &value);
     }
 
     pub fn end_of_headers(&mut self, sink: &mut dyn ContentSink) {
@@ -402,12 +183,15 @@ impl MimeWalker {
                     force_text = true;
                 }
                 Some(boundary) => {
-                    self.stack.push(Frame {
+                    let frame = Frame {
                         boundary,
                         index: e.info.index,
                         depth: e.info.depth,
                         digest: ct == "multipart/digest",
-                    });
+                    };
+                    let preamble = self.filler(&frame, Section::Preamble, sink);
+                    self.out.set_filler(Some(preamble));
+                    self.stack.push(frame);
                     return;
                 }
             }
@@ -433,25 +217,44 @@ impl MimeWalker {
     fn start_leaf(&mut self, e: Entity, force_text: bool, sink: &mut dyn ContentSink) {
         let mut info = e.info;
         info.is_text = force_text || info.content_type.starts_with("text/");
-        let text = info.is_text.then(|| {
-            let choice = charset::choose(info.charset.as_deref());
-            if let (CharsetChoice::Unknown, Some(cs)) = (&choice, &info.charset) {
-                sink.anomaly(&MimeAnomaly::UnknownCharset {
-                    part: info.index,
-                    charset: cs.clone(),
-                });
-            }
-            TextDecoder::new(&choice)
-        });
-        self.out.start(
-            Leaf {
-                info,
-                encoding: e.encoding,
-                text,
-                bad_base64_reported: false,
-            },
-            sink,
-        );
+        if force_text {
+            info.section = Section::Remainder;
+        }
+        let leaf = self.leaf(info, e.encoding, sink);
+        self.out.start(leaf, sink);
+    }
+
+    /// A leaf for `info`, with its charset decoder when text is decoded here.
+    fn leaf(&self, info: PartInfo, encoding: TransferEncoding, sink: &mut dyn ContentSink) -> Leaf {
+        let choice = charset::choose(info.charset.as_deref());
+        if let (CharsetChoice::Unknown, Some(cs)) = (&choice, &info.charset)
+            && info.is_text
+        {
+            sink.anomaly(&MimeAnomaly::UnknownCharset {
+                part: info.index,
+                charset: cs.clone(),
+            });
+        }
+        let text = (info.is_text && self.decode_text).then(|| TextDecoder::new(&choice));
+        Leaf {
+            info,
+            encoding,
+            text,
+            bad_base64_reported: false,
+        }
+    }
+
+    /// Text outside the parts of the multipart `f` (its preamble or epilogue).
+    fn filler(&self, f: &Frame, section: Section, sink: &mut dyn ContentSink) -> Leaf {
+        let info = PartInfo {
+            index: f.index,
+            depth: f.depth,
+            content_type: "text/plain".into(),
+            is_text: true,
+            section,
+            ..PartInfo::default()
+        };
+        self.leaf(info, TransferEncoding::Identity, sink)
     }
 
     /// Counts a new part. Past `max_parts`, boundaries are no longer recognised: the
@@ -507,80 +310,6 @@ impl MimeWalker {
         }
     }
 
-    /// Part header bytes: collected line by line, each line bounded.
-    fn header_bytes<'a>(&mut self, input: &'a [u8], sink: &mut dyn ContentSink) -> &'a [u8] {
-        let (line, rest, complete) = match memchr::memchr(b'\n', input) {
-            Some(i) => (&input[..=i], &input[i + 1..], true),
-            None => (input, &input[input.len()..], false),
-        };
-        let room = self
-            .limits
-            .max_header_line
-            .saturating_sub(self.header_line.len());
-        if line.len() > room {
-            self.header_too_long(sink);
-            self.header_line.extend_from_slice(&line[..room]);
-        } else {
-            self.header_line.extend_from_slice(line);
-        }
-        if complete {
-            let line = std::mem::take(&mut self.header_line);
-            self.part_header_line(&line, sink);
-            self.header_line = line;
-            self.header_line.clear();
-        }
-        rest
-    }
-
-    /// One complete line in a part's header block.
-    fn part_header_line(&mut self, line: &[u8], sink: &mut dyn ContentSink) {
-        if let LineStart::Boundary { frame, close } = classify(line, &self.stack, true) {
-            self.flush_header(sink);
-            self.on_boundary(frame, close, sink);
-            if let Mode::SkipLine(after) = self.mode {
-                self.line_done(after);
-            }
-            return;
-        }
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if text.is_empty() {
-            self.flush_header(sink);
-            self.begin_body(sink);
-            return;
-        }
-        if text[0] == b' ' || text[0] == b'\t' {
-            let max = self.limits.max_header_line;
-            let mut too_long = false;
-            if let Some((_, value)) = &mut self.current_header {
-                let room = max.saturating_sub(value.len() + 1);
-                too_long = text.len() > room;
-                value.push(b'\n');
-                value.extend_from_slice(&text[..text.len().min(room)]);
-            }
-            if too_long {
-                self.header_too_long(sink);
-            }
-            return;
-        }
-        if let Some((name, value)) = split_header_line(text) {
-            let header = (name.to_string(), value.to_vec());
-            self.flush_header(sink);
-            self.current_header = Some(header);
-            return;
-        }
-        // Not a header: as Postfix does, the body starts with this line.
-        self.flush_header(sink);
-        self.begin_body(sink);
-        self.body(line, sink);
-    }
-
-    fn flush_header(&mut self, sink: &mut dyn ContentSink) {
-        if let Some((name, value)) = self.current_header.take() {
-            self.entity_header(&name, &value, sink);
-        }
-    }
-
     /// A delimiter of `stack[frame]`: ends the current part, and any multipart opened
     /// inside it that was never closed.
     fn on_boundary(&mut self, frame: usize, close: bool, sink: &mut dyn ContentSink) {
@@ -593,10 +322,14 @@ impl MimeWalker {
             }
         }
         if close {
-            self.stack.pop();
+            if let Some(f) = self.stack.pop() {
+                let epilogue = self.filler(&f, Section::Epilogue, sink);
+                self.out.set_filler(Some(epilogue));
+            }
             self.mode = Mode::SkipLine(After::Body);
             return;
         }
+        self.out.set_filler(None);
         let (depth, default_type) = match self.stack.last() {
             Some(f) if f.digest => (f.depth + 1, "message/rfc822"),
             Some(f) => (f.depth + 1, "text/plain"),

@@ -2,9 +2,11 @@
 //! and charset conversion. It knows nothing about rules: it turns the bytes the MTA
 //! sends into decoded text (and attachment bytes) pushed to a [`ContentSink`].
 
+mod boundary;
 pub mod charset;
 pub mod decode;
 pub mod header;
+mod leaf;
 pub mod mime;
 
 pub use mime::{MimeLimits, MimeWalker};
@@ -27,6 +29,35 @@ pub struct PartInfo {
     /// Whether this part's content is delivered as UTF-8 text (via [`ContentSink::text`])
     /// rather than as bytes (via [`ContentSink::binary`]).
     pub is_text: bool,
+    /// Which content of the entity this is: its body, or text around or past the
+    /// parts of a multipart.
+    pub section: Section,
+    /// For text extracted from inside this part (an archive member, a PDF's text, a
+    /// base64 run found in raw text): where it came from, e.g. `docs.zip/a.docx`.
+    /// `None` for the part's own content as the walker delivers it.
+    pub member: Option<String>,
+}
+
+/// Where the content of a delivered part sits in its entity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Section {
+    /// The content of a leaf part (or of a single-part message).
+    #[default]
+    Body,
+    /// Text before the first delimiter of a multipart (`index` is the multipart's).
+    Preamble,
+    /// Text after the closing delimiter of a multipart (`index` is the multipart's).
+    Epilogue,
+    /// The raw rest of an entity past a structure limit (depth, part count, missing
+    /// boundary): undecoded, delivered as text so that nothing is hidden by the limit.
+    Remainder,
+}
+
+impl Section {
+    /// Text around or past the parts: raw bytes that may hold encoded content.
+    pub fn is_raw(self) -> bool {
+        self != Section::Body
+    }
 }
 
 impl PartInfo {
@@ -39,10 +70,11 @@ impl PartInfo {
 /// going after every anomaly (nothing is lost); policy decides what each one means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MimeAnomaly {
-    /// Multipart nesting deeper than the configured limit; deeper parts are scanned as
-    /// opaque text of their parent.
+    /// Multipart nesting deeper than the configured limit; the entity over the limit
+    /// is delivered raw as one [`Section::Remainder`] part.
     DepthExceeded { depth: u32 },
-    /// More parts than the configured limit; later parts are scanned as text.
+    /// More parts than the configured limit; the rest of the message is delivered raw
+    /// as one [`Section::Remainder`] part.
     TooManyParts { limit: u32 },
     /// A multipart entity without a usable boundary parameter.
     MissingBoundary { part: u32 },
@@ -82,8 +114,10 @@ impl MimeAnomaly {
 /// Part brackets: `part_start` / `part_end` enclose the content of every leaf part
 /// (including the top-level entity of a single-part message). Multipart containers and
 /// the wrapper of an embedded `message/rfc822` get no brackets (their headers are still
-/// reported); preambles and epilogues are not delivered. Scanners reset their
-/// chunk-overlap state at both brackets, so a match never spans two parts.
+/// reported); a preamble or epilogue that holds more than blank lines is delivered as
+/// a part of its own ([`Section::Preamble`] / [`Section::Epilogue`], with the
+/// multipart's index). Scanners reset their chunk-overlap state at both brackets, so
+/// a match never spans two parts.
 pub trait ContentSink {
     /// A header of the top-level message (`part` is `None`) or of a MIME part:
     /// unfolded, RFC 2047 encoded words decoded, converted to UTF-8.

@@ -2,7 +2,7 @@
 //! hit/miss counts (atomics on its lookup path); the metrics read them at scrape
 //! time, so the DNS path pays nothing extra for being monitored.
 
-use super::Metrics;
+use prometheus::{IntCounterVec, IntGaugeVec};
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
@@ -14,26 +14,6 @@ pub struct CacheReading {
     pub hits: u64,
     pub misses: u64,
     pub entries: u64,
-}
-
-impl CacheReading {
-    /// The readings of the authentication engine's caches.
-    pub fn from_auth_stats(stats: &crate::auth::AuthStats) -> Vec<CacheReading> {
-        let reading = |cache, s: crate::auth::cache::CacheStats| CacheReading {
-            cache,
-            hits: s.hits,
-            misses: s.misses,
-            entries: s.entries,
-        };
-        vec![
-            reading("txt", stats.dns.txt),
-            reading("mx", stats.dns.mx),
-            reading("ipv4", stats.dns.ipv4),
-            reading("ipv6", stats.dns.ipv6),
-            reading("ptr", stats.dns.ptr),
-            reading("spf_verdict", stats.spf_verdicts),
-        ]
-    }
 }
 
 type Source = Box<dyn Fn() -> Vec<CacheReading> + Send + Sync>;
@@ -52,32 +32,31 @@ fn delta(now: u64, before: u64) -> u64 {
     if now >= before { now - before } else { now }
 }
 
-impl Metrics {
-    /// Sets the function read at every scrape for the resolver caches' counts.
-    pub fn set_cache_source(&self, f: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
-        *self
-            .caches
-            .source
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
+impl CacheSource {
+    /// Sets the function read at every scrape.
+    pub(super) fn set(&self, f: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
+        *self.source.write().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
 
-    /// Folds the current cache readings into `cache_requests_total` and `cache_entries`.
-    pub(super) fn refresh_caches(&self) {
-        let readings = match &*self.caches.source.read().unwrap_or_else(|e| e.into_inner()) {
+    /// Folds the current readings into `cache_requests_total{cache, outcome}` and
+    /// `cache_entries{cache}`.
+    pub(super) fn refresh(&self, requests: &IntCounterVec, entries: &IntGaugeVec) {
+        let readings = match &*self.source.read().unwrap_or_else(|e| e.into_inner()) {
             Some(f) => f(),
             None => return,
         };
-        let mut seen = self.caches.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         for r in readings {
             let (hits, misses) = seen.get(r.cache).copied().unwrap_or_default();
-            self.cache_requests
+            requests
                 .with_label_values(&[r.cache, "hit"])
                 .inc_by(delta(r.hits, hits));
-            self.cache_requests
+            requests
                 .with_label_values(&[r.cache, "miss"])
                 .inc_by(delta(r.misses, misses));
-            self.set_cache_entries(r.cache, r.entries);
+            entries
+                .with_label_values(&[r.cache])
+                .set(i64::try_from(r.entries).unwrap_or(i64::MAX));
             seen.insert(r.cache, (r.hits, r.misses));
         }
     }
@@ -86,15 +65,18 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus::Opts;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     #[test]
     fn readings_become_monotonic_counters_across_a_reset() {
-        let m = Metrics::new();
+        let requests = IntCounterVec::new(Opts::new("r", "r"), &["cache", "outcome"]).unwrap();
+        let entries = IntGaugeVec::new(Opts::new("e", "e"), &["cache"]).unwrap();
+        let source = CacheSource::default();
         let hits = Arc::new(AtomicU64::new(5));
         let h = Arc::clone(&hits);
-        m.set_cache_source(move || {
+        source.set(move || {
             vec![CacheReading {
                 cache: "txt",
                 hits: h.load(Ordering::Relaxed),
@@ -102,16 +84,17 @@ mod tests {
                 entries: 7,
             }]
         });
-        let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains(r#"sgemilter_cache_requests_total{cache="txt",outcome="hit"} 5"#));
-        assert!(text.contains(r#"sgemilter_cache_requests_total{cache="txt",outcome="miss"} 2"#));
-        assert!(text.contains(r#"sgemilter_cache_entries{cache="txt"} 7"#));
+        let hit = || requests.with_label_values(&["txt", "hit"]).get();
+        source.refresh(&requests, &entries);
+        assert_eq!(hit(), 5);
+        assert_eq!(requests.with_label_values(&["txt", "miss"]).get(), 2);
+        assert_eq!(entries.with_label_values(&["txt"]).get(), 7);
         hits.store(8, Ordering::Relaxed);
-        let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains(r#"sgemilter_cache_requests_total{cache="txt",outcome="hit"} 8"#));
+        source.refresh(&requests, &entries);
+        assert_eq!(hit(), 8);
         // A reload replaced the caches: counting restarts at 1, the export goes on.
         hits.store(1, Ordering::Relaxed);
-        let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains(r#"sgemilter_cache_requests_total{cache="txt",outcome="hit"} 9"#));
+        source.refresh(&requests, &entries);
+        assert_eq!(hit(), 9);
     }
 }

@@ -1,8 +1,9 @@
 //! The metric families and their registry.
 
+use super::caches::{CacheReading, CacheSource};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
+use crate::config::Action;
 use crate::envelope::Direction;
-use crate::policy::Action;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -44,33 +45,163 @@ pub struct Metrics {
     pub eom_duration: Histogram,
     pub message_size: Histogram,
     pub connections_active: IntGauge,
+    pub connections_max: IntGauge,
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
     pub config_reloads: IntCounterVec,
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
+    pub dmarc_report_messages: IntCounterVec,
     pub build_info: IntGaugeVec,
-    pub(super) caches: super::caches::CacheSource,
+    /// TLS policy socketmap, MTA-STS and posture families.
+    pub connectors: super::connectors::ConnectorMetrics,
+    pub(super) caches: CacheSource,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
-    Opts::new(name, help).namespace(NAMESPACE)
+/// One exported family: name (without the `sgemilter_` namespace), help text and
+/// label names.
+pub(super) struct Family {
+    pub(super) name: &'static str,
+    pub(super) help: &'static str,
+    pub(super) labels: &'static [&'static str],
 }
 
-fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
-    let o = HistogramOpts::new(name, help)
+const RULE_MATCHES_TOTAL: Family = Family {
+    name: "rule_matches_total",
+    help: "Findings by rule id (from configuration or built in) and the action the rule asked for.",
+    labels: &["rule", "action"],
+};
+
+const CLASSIFICATION_TOTAL: Family = Family {
+    name: "classification_total",
+    help: "Messages decided, by direction and protective marking level (unmarked when none).",
+    labels: &["direction", "level"],
+};
+
+const DLP_DETECTIONS_TOTAL: Family = Family {
+    name: "dlp_detections_total",
+    help: "DLP detections, by configured detector and confidence.",
+    labels: &["detector", "confidence"],
+};
+
+const AUTH_RESULTS_TOTAL: Family = Family {
+    name: "auth_results_total",
+    help: "Inbound authentication results, by method (spf, dkim, dmarc, arc) and result.",
+    labels: &["method", "result"],
+};
+
+const DKIM_SIGNATURES_TOTAL: Family = Family {
+    name: "dkim_signatures_total",
+    help: "Outbound DKIM signing attempts, by result (signed, failed).",
+    labels: &["result"],
+};
+
+const CONNECTIONS_MAX: Family = Family {
+    name: "connections_max",
+    help: "The configured [milter] max_connections: connections beyond it wait to be accepted.",
+    labels: &[],
+};
+
+const CACHE_REQUESTS_TOTAL: Family = Family {
+    name: "cache_requests_total",
+    help: "Resolver cache look-ups, by cache and outcome (hit, miss).",
+    labels: &["cache", "outcome"],
+};
+
+const CACHE_ENTRIES: Family = Family {
+    name: "cache_entries",
+    help: "Entries currently held in each resolver cache.",
+    labels: &["cache"],
+};
+
+const CONFIG_RELOADS_TOTAL: Family = Family {
+    name: "config_reloads_total",
+    help: "Configuration reloads (SIGHUP), by result (success, failure).",
+    labels: &["result"],
+};
+
+const ERRORS_TOTAL: Family = Family {
+    name: "errors_total",
+    help: "Internal errors, by kind.",
+    labels: &["kind"],
+};
+
+const BUILD_INFO: Family = Family {
+    name: "build_info",
+    help: "Always 1; the version label tells which sge-milter is running.",
+    labels: &["version"],
+};
+
+const MESSAGE_DURATION_SECONDS: Family = Family {
+    name: "message_duration_seconds",
+    help: "Time from MAIL FROM to the final decision.",
+    labels: &[],
+};
+
+const EOM_DURATION_SECONDS: Family = Family {
+    name: "eom_duration_seconds",
+    help: "Time spent answering end of message (final scanning, authentication, header changes).",
+    labels: &[],
+};
+
+const MESSAGE_SIZE_BYTES: Family = Family {
+    name: "message_size_bytes",
+    help: "Size of decided messages as received (headers and body).",
+    labels: &[],
+};
+
+const DNS_LOOKUP_DURATION_SECONDS: Family = Family {
+    name: "dns_lookup_duration_seconds",
+    help: "Duration of DNS lookups that went to the network (cache misses).",
+    labels: &[],
+};
+
+const CONNECTIONS_ACTIVE: Family = Family {
+    name: "connections_active",
+    help: "Milter connections currently open.",
+    labels: &[],
+};
+
+const CONFIG_LAST_RELOAD_SUCCESS: Family = Family {
+    name: "config_last_reload_success",
+    help: "1 when the last configuration reload succeeded (or none was tried), 0 when it failed and the previous configuration is still running.",
+    labels: &[],
+};
+
+const DMARC_REPORT_MESSAGES_TOTAL: Family = Family {
+    name: "dmarc_report_messages_total",
+    help: "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
+    labels: &["domain", "dkim", "spf", "disposition"],
+};
+
+const MESSAGES_TOTAL: Family = Family {
+    name: "messages_total",
+    help: "Messages decided, by direction and final action.",
+    labels: &["direction", "action"],
+};
+
+pub(super) fn opts(f: &Family) -> Opts {
+    Opts::new(f.name, f.help).namespace(NAMESPACE)
+}
+
+fn histogram(f: &Family, buckets: &[f64]) -> Histogram {
+    let o = HistogramOpts::new(f.name, f.help)
         .namespace(NAMESPACE)
         .buckets(buckets.to_vec());
     Histogram::with_opts(o).expect("static histogram options are valid")
 }
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    IntCounterVec::new(opts(name, help), labels).expect("static counter options are valid")
+fn gauge(f: &Family) -> IntGauge {
+    IntGauge::with_opts(opts(f)).expect("static gauge options are valid")
 }
 
-fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    IntGaugeVec::new(opts(name, help), labels).expect("static gauge options are valid")
+pub(super) fn counter_vec(f: &Family) -> IntCounterVec {
+    IntCounterVec::new(opts(f), f.labels).expect("static counter options are valid")
+}
+
+fn gauge_vec(f: &Family) -> IntGaugeVec {
+    IntGaugeVec::new(opts(f), f.labels).expect("static gauge options are valid")
 }
 
 impl Default for Metrics {
@@ -83,124 +214,70 @@ impl Metrics {
     /// Creates and registers every family, with known label values pre-set to zero so
     /// `rate()` and ratios have a series from the first scrape.
     pub fn new() -> Metrics {
-        let messages_vec = counter_vec(
-            "messages_total",
-            "Messages decided, by direction and final action.",
-            &["direction", "action"],
-        );
+        let messages_vec = counter_vec(&MESSAGES_TOTAL);
         let messages = DIRECTIONS.map(|d| {
             Action::ALL.map(|a| messages_vec.with_label_values(&[d.as_str(), a.as_str()]))
         });
         let m = Metrics {
             registry: Registry::new(),
             messages,
-            rule_matches: counter_vec(
-                "rule_matches_total",
-                "Findings by rule id (from configuration or built in) and the action the rule asked for.",
-                &["rule", "action"],
-            ),
-            classification: counter_vec(
-                "classification_total",
-                "Messages decided, by direction and protective marking level (unmarked when none).",
-                &["direction", "level"],
-            ),
-            dlp_detections: counter_vec(
-                "dlp_detections_total",
-                "DLP detections, by configured detector and confidence.",
-                &["detector", "confidence"],
-            ),
-            auth_results: counter_vec(
-                "auth_results_total",
-                "Inbound authentication results, by method (spf, dkim, dmarc, arc) and result.",
-                &["method", "result"],
-            ),
-            dkim_signatures: counter_vec(
-                "dkim_signatures_total",
-                "Outbound DKIM signing attempts, by result (signed, failed, skipped).",
-                &["result"],
-            ),
-            message_duration: histogram(
-                "message_duration_seconds",
-                "Time from MAIL FROM to the final decision.",
-                LATENCY_BUCKETS,
-            ),
-            eom_duration: histogram(
-                "eom_duration_seconds",
-                "Time spent answering end of message (final scanning, authentication, header changes).",
-                LATENCY_BUCKETS,
-            ),
-            message_size: histogram(
-                "message_size_bytes",
-                "Size of decided messages as received (headers and body).",
-                SIZE_BUCKETS,
-            ),
-            connections_active: IntGauge::with_opts(opts(
-                "connections_active",
-                "Milter connections currently open.",
-            ))
-            .expect("static gauge options are valid"),
-            cache_requests: counter_vec(
-                "cache_requests_total",
-                "Resolver cache look-ups, by cache and outcome (hit, miss).",
-                &["cache", "outcome"],
-            ),
-            cache_entries: gauge_vec(
-                "cache_entries",
-                "Entries currently held in each resolver cache.",
-                &["cache"],
-            ),
-            dns_lookup_duration: histogram(
-                "dns_lookup_duration_seconds",
-                "Duration of DNS lookups that went to the network (cache misses).",
-                DNS_BUCKETS,
-            ),
-            config_reloads: counter_vec(
-                "config_reloads_total",
-                "Configuration reloads (SIGHUP), by result (success, failure).",
-                &["result"],
-            ),
-            config_last_reload_success: IntGauge::with_opts(opts(
-                "config_last_reload_success",
-                "1 when the last configuration reload succeeded (or none was tried), 0 when it failed and the previous configuration is still running.",
-            ))
-            .expect("static gauge options are valid"),
-            errors: counter_vec("errors_total", "Internal errors, by kind.", &["kind"]),
-            build_info: gauge_vec(
-                "build_info",
-                "Always 1; the version label tells which sge-milter is running.",
-                &["version"],
-            ),
+            rule_matches: counter_vec(&RULE_MATCHES_TOTAL),
+            classification: counter_vec(&CLASSIFICATION_TOTAL),
+            dlp_detections: counter_vec(&DLP_DETECTIONS_TOTAL),
+            auth_results: counter_vec(&AUTH_RESULTS_TOTAL),
+            dkim_signatures: counter_vec(&DKIM_SIGNATURES_TOTAL),
+            message_duration: histogram(&MESSAGE_DURATION_SECONDS, LATENCY_BUCKETS),
+            eom_duration: histogram(&EOM_DURATION_SECONDS, LATENCY_BUCKETS),
+            message_size: histogram(&MESSAGE_SIZE_BYTES, SIZE_BUCKETS),
+            connections_active: gauge(&CONNECTIONS_ACTIVE),
+            connections_max: gauge(&CONNECTIONS_MAX),
+            cache_requests: counter_vec(&CACHE_REQUESTS_TOTAL),
+            cache_entries: gauge_vec(&CACHE_ENTRIES),
+            dns_lookup_duration: histogram(&DNS_LOOKUP_DURATION_SECONDS, DNS_BUCKETS),
+            config_reloads: counter_vec(&CONFIG_RELOADS_TOTAL),
+            config_last_reload_success: gauge(&CONFIG_LAST_RELOAD_SUCCESS),
+            errors: counter_vec(&ERRORS_TOTAL),
+            dmarc_report_messages: counter_vec(&DMARC_REPORT_MESSAGES_TOTAL),
+            connectors: super::connectors::ConnectorMetrics::new(),
+            build_info: gauge_vec(&BUILD_INFO),
             caches: Default::default(),
         };
-        m.build_info
+        m.preset_labels();
+        m.register_all(messages_vec);
+        m
+    }
+
+    /// Known label values at zero (and `build_info` at 1), so `rate()` and ratios have
+    /// a series from the first scrape.
+    fn preset_labels(&self) {
+        self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        m.config_last_reload_success.set(1);
+        self.config_last_reload_success.set(1);
         for result in ["success", "failure"] {
-            m.config_reloads.with_label_values(&[result]);
+            self.config_reloads.with_label_values(&[result]);
         }
         for kind in error_kind::ALL {
-            m.errors.with_label_values(&[kind]);
+            self.errors.with_label_values(&[kind]);
         }
         for cache in CACHE_NAMES {
             for outcome in ["hit", "miss"] {
-                m.cache_requests.with_label_values(&[cache, outcome]);
+                self.cache_requests.with_label_values(&[cache, outcome]);
             }
-            m.cache_entries.with_label_values(&[cache]);
+            self.cache_entries.with_label_values(&[cache]);
         }
         for method in AUTH_METHODS {
             for result in AUTH_RESULTS {
-                m.auth_results.with_label_values(&[method, result]);
+                self.auth_results.with_label_values(&[method, result]);
             }
         }
         for result in DKIM_SIGN_RESULTS {
-            m.dkim_signatures.with_label_values(&[result]);
+            self.dkim_signatures.with_label_values(&[result]);
         }
         for d in DIRECTIONS {
-            m.classification.with_label_values(&[d.as_str(), UNMARKED]);
+            self.classification
+                .with_label_values(&[d.as_str(), UNMARKED]);
         }
-        m.register_all(messages_vec);
-        m
     }
 
     fn register_all(&self, messages: IntCounterVec) {
@@ -215,12 +292,14 @@ impl Metrics {
             Box::new(self.eom_duration.clone()),
             Box::new(self.message_size.clone()),
             Box::new(self.connections_active.clone()),
+            Box::new(self.connections_max.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
             Box::new(self.config_reloads.clone()),
             Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
+            Box::new(self.dmarc_report_messages.clone()),
             Box::new(self.build_info.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -229,6 +308,7 @@ impl Metrics {
                 .register(c)
                 .expect("metric names are unique and valid");
         }
+        self.connectors.register(&self.registry);
     }
 
     /// The counter for one (direction, action) pair.
@@ -242,7 +322,8 @@ impl Metrics {
 
     /// Every family in the Prometheus text exposition format.
     pub fn render(&self) -> Vec<u8> {
-        self.refresh_caches();
+        self.caches
+            .refresh(&self.cache_requests, &self.cache_entries);
         let mut out = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail on I/O; a failure would be a malformed
         // family, which `register` already rejected.
@@ -250,6 +331,11 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+
+    /// Sets the function read at every scrape for the resolver caches' counts.
+    pub fn set_cache_source(&self, f: impl Fn() -> Vec<CacheReading> + Send + Sync + 'static) {
+        self.caches.set(f);
     }
 
     /// The content type of [`Metrics::render`]'s output.
@@ -278,6 +364,7 @@ mod tests {
             "sgemilter_eom_duration_seconds",
             "sgemilter_message_size_bytes",
             "sgemilter_connections_active",
+            "sgemilter_connections_max",
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",

@@ -7,13 +7,14 @@
 //! message ids never become label values.
 
 mod caches;
+pub mod connectors;
 mod families;
 pub mod http;
 mod record;
 
 pub use caches::CacheReading;
 pub use families::Metrics;
-pub use record::{ConnectionGuard, auth_summary};
+pub use record::ConnectionGuard;
 
 use std::sync::LazyLock;
 
@@ -36,8 +37,21 @@ pub mod error_kind {
     pub const DNS: &str = "dns";
     /// The `/metrics` endpoint failed to serve a connection.
     pub const METRICS_HTTP: &str = "metrics_http";
+    /// The MTA broke the milter protocol in a way the connection cannot survive (a
+    /// packet over the 1 MiB limit): the connection was closed.
+    pub const MILTER_PROTOCOL: &str = "milter_protocol";
 
-    pub const ALL: [&str; 4] = [MILTER_ACTION, INTERNAL, DNS, METRICS_HTTP];
+    /// An ingested DMARC aggregate report could not be read.
+    pub const DMARC_REPORT: &str = "dmarc_report";
+
+    pub const ALL: [&str; 6] = [
+        MILTER_ACTION,
+        INTERNAL,
+        DNS,
+        METRICS_HTTP,
+        MILTER_PROTOCOL,
+        DMARC_REPORT,
+    ];
 }
 
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):
@@ -57,7 +71,7 @@ pub const AUTH_RESULTS: [&str; 7] = [
 ];
 
 /// Results of `dkim_signatures_total{result}` (outbound signing).
-pub const DKIM_SIGN_RESULTS: [&str; 3] = ["signed", "failed", "skipped"];
+pub const DKIM_SIGN_RESULTS: [&str; 2] = ["signed", "failed"];
 
 /// Level label for a message without a protective marking.
 pub const UNMARKED: &str = "unmarked";

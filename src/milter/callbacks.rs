@@ -5,13 +5,16 @@ use super::Shared;
 use super::session::Session;
 use crate::envelope::strip_brackets;
 use crate::metrics::{error_kind, global as metrics};
-use crate::pipeline::report_decision;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
+use crate::report::report_decision;
+use futures_util::FutureExt;
 use indymilter::{
     Actions, Callbacks, Context, ContextActions, EomContext, MacroStage, Macros, NegotiateContext,
     ProtoOpts, SetErrorReply, SocketInfo, Status,
 };
 use std::ffi::{CStr, CString};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Actions sge-milter needs from the MTA.
@@ -19,22 +22,51 @@ pub const REQUIRED_ACTIONS: Actions = Actions::ADD_HEADER
     .union(Actions::CHANGE_HEADER)
     .union(Actions::QUARANTINE);
 
+/// Awaits one callback's future (which borrows `cx`); if it panics, answers with
+/// [`internal_error`]. The result is bound first so the future's borrow of `cx`
+/// ends before the error path uses `cx` again.
+macro_rules! contained {
+    ($cx:ident, $step:expr) => {{
+        let caught = caught($step).await;
+        match caught {
+            Some(status) => status,
+            None => internal_error($cx.data.as_mut(), &mut $cx.reply),
+        }
+    }};
+}
+
+/// Runs one callback step, catching a panic (`None`).
+async fn caught(step: impl Future<Output = Status>) -> Option<Status> {
+    AssertUnwindSafe(step).catch_unwind().await.ok()
+}
+
+/// The callbacks, each contained: a panic in any stage (a bug in sge-milter, never
+/// the sender's fault) becomes `[limits] internal_error_action` for the message in
+/// hand instead of ending the connection and the other messages on it.
 pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
     let s1 = Arc::clone(&shared);
     let s2 = Arc::clone(&shared);
     Callbacks::new()
         .on_negotiate(|cx, actions, opts| Box::pin(negotiate(cx, actions, opts)))
-        .on_connect(move |cx, host, info| Box::pin(connect(Arc::clone(&s1), cx, host, info)))
-        .on_helo(|cx, name| Box::pin(helo(cx, name)))
-        .on_mail(move |cx, args| Box::pin(mail(Arc::clone(&s2), cx, args)))
-        .on_rcpt(|cx, args| Box::pin(rcpt(cx, args)))
-        .on_data(|cx| Box::pin(data(cx)))
-        .on_header(|cx, name, value| Box::pin(header(cx, name, value)))
-        .on_eoh(|cx| Box::pin(eoh(cx)))
-        .on_body(|cx, chunk| Box::pin(body(cx, chunk)))
+        .on_connect(move |cx, host, info| {
+            let shared = Arc::clone(&s1);
+            Box::pin(async move { contained!(cx, connect(shared, cx, host, info)) })
+        })
+        .on_helo(|cx, name| Box::pin(async move { contained!(cx, helo(cx, name)) }))
+        .on_mail(move |cx, args| {
+            let shared = Arc::clone(&s2);
+            Box::pin(async move { contained!(cx, mail(shared, cx, args)) })
+        })
+        .on_rcpt(|cx, args| Box::pin(async move { contained!(cx, rcpt(cx, args)) }))
+        .on_data(|cx| Box::pin(async move { contained!(cx, data(cx)) }))
+        .on_header(|cx, name, value| {
+            Box::pin(async move { contained!(cx, header(cx, name, value)) })
+        })
+        .on_eoh(|cx| Box::pin(async move { contained!(cx, eoh(cx)) }))
+        .on_body(|cx, chunk| Box::pin(async move { contained!(cx, body(cx, chunk)) }))
         .on_eom(|cx| Box::pin(timed_eom(cx)))
-        .on_abort(|cx| Box::pin(abort(cx)))
-        .on_close(|cx| Box::pin(close(cx)))
+        .on_abort(|cx| Box::pin(async move { contained!(cx, abort(cx)) }))
+        .on_close(|cx| Box::pin(async move { contained!(cx, close(cx)) }))
 }
 
 async fn negotiate(
@@ -137,10 +169,12 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     }
     let engine = shared.engine();
     session.begin_message(Arc::clone(&engine), &sender, auth_user, &shared.in_flight);
+    crate::fault::panic_point("mail", Some(&sender));
     if let Some(env) = session.envelope_mut() {
         env.queue_id = queue_id;
         // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
-        engine.mail_from(env).await;
+        let spf = engine.mail_from(env).await;
+        session.set_spf(spf);
     }
     Status::Continue
 }
@@ -171,10 +205,9 @@ async fn header(cx: &mut Context<Session>, name: CString, value: CString) -> Sta
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
-    match guarded(|| scan.header(&lossy(&name), value.as_bytes())) {
-        Some(()) => Status::Continue,
-        None => internal_error(session, &mut cx.reply),
-    }
+    crate::fault::panic_point("header", scan.envelope().mail_from.as_deref());
+    scan.header(&lossy(&name), value.as_bytes());
+    Status::Continue
 }
 
 async fn eoh(cx: &mut Context<Session>) -> Status {
@@ -188,10 +221,8 @@ async fn eoh(cx: &mut Context<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
-    let Some(early) = guarded(|| scan.end_of_headers()) else {
-        return internal_error(session, &mut cx.reply);
-    };
-    let Some(decision) = early else {
+    crate::fault::panic_point("eoh", scan.envelope().mail_from.as_deref());
+    let Some(decision) = scan.end_of_headers() else {
         return Status::Continue;
     };
     scan.report(&decision);
@@ -208,25 +239,26 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
-    match guarded(|| scan.body(&chunk)) {
-        Some(()) => Status::Continue,
-        None => internal_error(session, &mut cx.reply),
-    }
+    crate::fault::panic_point("body", scan.envelope().mail_from.as_deref());
+    scan.body(&chunk);
+    Status::Continue
 }
 
-/// Runs one synchronous pipeline step. A panic there is a bug in sge-milter, never
-/// the sender's fault: it must not drop the connection with other messages on it, so
-/// it becomes the configured internal-error decision for this message only.
+/// Runs a synchronous step, catching a panic (`None`).
 fn guarded<T>(step: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).ok()
+    std::panic::catch_unwind(AssertUnwindSafe(step)).ok()
 }
 
-/// Answers a message whose processing failed with `[limits] internal_error_action`
-/// (tempfail by default: fail closed, the MTA retries). Quarantine cannot be asked
-/// for before end of message, so it tempfails; accept and tag let the message through
-/// unchecked (fail open) when an admin chose that.
-fn internal_error(session: &mut Session, reply: &mut indymilter::SmtpReply) -> Status {
-    let action = session.engine.loaded.config.limits.internal_error_action;
+/// Answers a message whose processing failed (a callback panicked) with `[limits]
+/// internal_error_action` (tempfail by default: fail closed, the MTA retries), and
+/// counts it in `errors_total{kind="internal"}`. Quarantine cannot be asked for
+/// before end of message, so it tempfails; accept and tag let the message through
+/// unchecked (fail open) when an admin chose that. Without a connection (a panic at
+/// connect) the connection is tempfailed.
+fn internal_error(session: Option<&mut Session>, reply: &mut indymilter::SmtpReply) -> Status {
+    let action = session.as_deref().map_or(Action::Tempfail, |s| {
+        s.engine.loaded.config.limits.internal_error_action
+    });
     let finding = Finding::new(
         "internal.error",
         FindingKind::Internal,
@@ -236,10 +268,17 @@ fn internal_error(session: &mut Session, reply: &mut indymilter::SmtpReply) -> S
     .with_reply_code(451, "4.3.0");
     let decision = Decision::from_findings(vec![finding]);
     tracing::error!(action = %action, "internal error (panic) while processing a message; see the panic message above");
-    if let Some(scan) = session.scan() {
-        scan.report(&decision);
+    let mut reported = false;
+    if let Some(session) = session {
+        // The decision's `internal` finding counts the error when it is reported; the
+        // scan may be what failed, so reporting is guarded too.
+        reported = guarded(|| session.scan().map(|scan| scan.report(&decision)).is_some())
+            .unwrap_or(false);
+        session.mark_decided();
     }
-    session.mark_decided();
+    if !reported {
+        metrics().error(error_kind::INTERNAL);
+    }
     set_reply(reply, &decision);
     early_status(action)
 }
@@ -255,10 +294,18 @@ fn early_status(action: Action) -> Status {
     }
 }
 
-/// End of message, timed for `sgemilter_eom_duration_seconds`.
+/// End of message, contained like every stage and timed for
+/// `sgemilter_eom_duration_seconds`. After an internal error the message is over.
 async fn timed_eom(cx: &mut EomContext<Session>) -> Status {
     let started = std::time::Instant::now();
-    let status = eom(cx).await;
+    let caught = caught(eom(cx)).await;
+    let status = caught.unwrap_or_else(|| {
+        let status = internal_error(cx.data.as_mut(), &mut cx.reply);
+        if let Some(s) = cx.data.as_mut() {
+            s.end_message();
+        }
+        status
+    });
     metrics()
         .eom_duration
         .observe(started.elapsed().as_secs_f64());
@@ -277,6 +324,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     if let Some(id) = queue_id {
         scan.set_queue_id(id);
     }
+    crate::fault::panic_point("eom", scan.envelope().mail_from.as_deref());
     let decision = scan.finish().await;
     let env = scan.envelope().clone();
     let facts = scan.facts().clone();

@@ -2,11 +2,13 @@
 //! configuration reload.
 
 pub mod callbacks;
+pub mod frames;
 mod quickack;
 pub mod session;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
+use frames::FrameWatch;
 use indymilter::{EitherListener, EitherStream, Listener};
 use quickack::QuickAckStream;
 use std::future::Future;
@@ -144,7 +146,8 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
 /// connection (small writes in either direction otherwise wait on a delayed ACK: see
-/// `quickack.rs`), and a stop signal that closes the socket while connections in flight carry on.
+/// `quickack.rs`), packet lengths watched on every connection (`frames.rs`), and a
+/// stop signal that closes the socket while connections in flight carry on.
 pub struct MilterListener {
     inner: Option<EitherListener<TcpListener, UnixListener>>,
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
@@ -166,7 +169,7 @@ impl MilterListener {
 }
 
 impl Listener for MilterListener {
-    type Io = EitherStream<QuickAckStream, UnixStream>;
+    type Io = FrameWatch<EitherStream<QuickAckStream, UnixStream>>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         if let Some(stop) = &mut self.stop
@@ -179,14 +182,13 @@ impl Listener for MilterListener {
             // Closed: never accept again; the server ends through its shutdown future.
             return Poll::Pending;
         };
-        match inner.poll_accept(cx) {
-            Poll::Ready(Ok(EitherStream::Tcp(s))) => {
-                Poll::Ready(Ok(EitherStream::Tcp(QuickAckStream::new(s))))
-            }
-            Poll::Ready(Ok(EitherStream::Unix(s))) => Poll::Ready(Ok(EitherStream::Unix(s))),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        let stream = match inner.poll_accept(cx) {
+            Poll::Ready(Ok(EitherStream::Tcp(s))) => EitherStream::Tcp(QuickAckStream::new(s)),
+            Poll::Ready(Ok(EitherStream::Unix(s))) => EitherStream::Unix(s),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(Ok(FrameWatch::new(stream)))
     }
 }
 
@@ -206,6 +208,9 @@ pub async fn serve(
     };
     let grace = mcfg.shutdown_grace.duration();
     drop(engine);
+    crate::metrics::global()
+        .connections_max
+        .set(i64::try_from(config.max_connections).unwrap_or(i64::MAX));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let listener = listener.stop_on(async move {

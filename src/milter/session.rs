@@ -1,5 +1,6 @@
 //! Per-connection and per-message state, filled from milter callbacks and macros.
 
+use crate::auth::SpfVerdict;
 use crate::envelope::{Envelope, strip_brackets};
 use crate::pipeline::{Engine, MessageScan};
 use std::net::IpAddr;
@@ -41,8 +42,8 @@ pub struct ClientInfo {
 
 /// One message from MAIL FROM to end of message.
 pub enum MessageState {
-    /// Envelope being collected (MAIL, RCPT).
-    Envelope(Box<Envelope>),
+    /// Envelope being collected (MAIL, RCPT), with the SPF verdict of MAIL FROM.
+    Envelope(Box<Envelope>, Option<SpfVerdict>),
     /// Content arriving (first header onwards).
     Content(Box<MessageScan>),
     /// A decision was already sent (early reject at end of headers); the rest of the
@@ -90,24 +91,31 @@ impl Session {
             ..Default::default()
         };
         self.message = Some((
-            MessageState::Envelope(Box::new(env)),
+            MessageState::Envelope(Box::new(env), None),
             InFlight::enter(in_flight),
         ));
     }
 
     pub fn envelope_mut(&mut self) -> Option<&mut Envelope> {
         match &mut self.message {
-            Some((MessageState::Envelope(env), _)) => Some(env),
+            Some((MessageState::Envelope(env, _), _)) => Some(env),
             _ => None,
+        }
+    }
+
+    /// Keeps the SPF verdict of MAIL FROM for end of message.
+    pub fn set_spf(&mut self, verdict: Option<SpfVerdict>) {
+        if let Some((MessageState::Envelope(_, spf), _)) = &mut self.message {
+            *spf = verdict;
         }
     }
 
     /// The message scan, started from the collected envelope on first use.
     pub fn scan(&mut self) -> Option<&mut MessageScan> {
         let (state, in_flight) = self.message.as_mut()?;
-        if let MessageState::Envelope(env) = state {
+        if let MessageState::Envelope(env, spf) = state {
             let env = std::mem::take(&mut **env);
-            let mut scan = self.engine.start_message(env);
+            let mut scan = self.engine.start_message(env, spf.take());
             scan.set_started(in_flight.since());
             *state = MessageState::Content(Box::new(scan));
         }

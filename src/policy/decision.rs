@@ -1,54 +1,8 @@
 //! Findings and the one decision they fold into.
 
-use serde::{Deserialize, Serialize};
+pub use crate::config::Action;
+use serde::Serialize;
 use std::fmt;
-
-/// What to do with a message. The declaration order is the severity order:
-/// when findings disagree, the most severe action wins.
-///
-/// `Discard` ranks below `Reject`: a sender who is told is better than a message
-/// that silently disappears when two rules disagree.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    #[default]
-    Accept,
-    Tag,
-    Quarantine,
-    Tempfail,
-    Discard,
-    Reject,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Accept => "accept",
-            Action::Tag => "tag",
-            Action::Quarantine => "quarantine",
-            Action::Tempfail => "tempfail",
-            Action::Discard => "discard",
-            Action::Reject => "reject",
-        }
-    }
-
-    pub const ALL: [Action; 6] = [
-        Action::Accept,
-        Action::Tag,
-        Action::Quarantine,
-        Action::Tempfail,
-        Action::Discard,
-        Action::Reject,
-    ];
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which part of the product produced a finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -84,6 +38,20 @@ pub struct Finding {
     /// Structured facts for `scan --json` (DLP counts, offending recipients ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+    /// DLP: what each detector found, for the metrics (the same counts are in
+    /// `data` for `scan --json`).
+    #[serde(skip)]
+    pub detections: Vec<Detection>,
+}
+
+/// One detector's share of a DLP finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detection {
+    /// The configured detector name (`nz_ird`, a custom detector id).
+    pub detector: String,
+    /// `low`, `medium` or `high`.
+    pub confidence: &'static str,
+    pub count: u64,
 }
 
 impl Finding {
@@ -100,6 +68,7 @@ impl Finding {
             detail: detail.into(),
             reply_code: None,
             data: None,
+            detections: Vec::new(),
         }
     }
 
@@ -110,6 +79,11 @@ impl Finding {
 
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
         self.data = Some(data);
+        self
+    }
+
+    pub fn with_detections(mut self, detections: Vec<Detection>) -> Self {
+        self.detections = detections;
         self
     }
 }

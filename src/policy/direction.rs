@@ -1,4 +1,8 @@
-//! Deciding whether a message is inbound or outbound (DESIGN.md "Direction").
+//! Deciding whether a message is inbound or outbound: outbound is an authenticated
+//! submission (`{auth_authen}`), a client in `[direction] trusted_networks`, or a
+//! configured `{daemon_name}`; everything else is inbound. Every log line shows the
+//! result, and inbound is the safe default (inbound mail is authenticated, never
+//! signed). Configuration: `[direction]` of sge-milter.toml (README.md).
 
 use crate::config::{ConfigError, DirectionConfig};
 use crate::envelope::{Direction, Envelope};

@@ -6,4 +6,4 @@ pub mod direction;
 pub mod routes;
 
 pub use classification::Classification;
-pub use decision::{Action, Decision, Finding, FindingKind, HeaderEdit, SmtpReply};
+pub use decision::{Action, Decision, Detection, Finding, FindingKind, HeaderEdit, SmtpReply};

@@ -2,71 +2,10 @@
 //! (`[policy]` and `[routes]` of sge-milter.toml), and the releasability map
 //! (`[routes.countries]`) that says which domains a `REL TO` country list reaches.
 
-use crate::config::ConfigError;
-use serde::Deserialize;
+use crate::config::policy::{PolicyConfig, RoutesConfig};
+use crate::config::{ConfigError, line_with};
+use crate::domain::{DomainMap, DomainSet};
 use std::collections::BTreeMap;
-
-/// `[policy]`: this agency's own domains and accreditation.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// This agency's domains; sub-domains included. Empty: every domain is external.
-    pub local_domains: Vec<String>,
-    /// Highest level this system is accredited for (NZISM 15.1.10.C.01, 15.2.41.C.01).
-    pub system_ceiling: String,
-    /// `enforce` applies the marking rules' actions; `monitor` turns every refusal
-    /// into a tag (staged roll-out); `off` reads markings but reports nothing.
-    pub marking_enforcement: Enforcement,
-}
-
-/// How marking findings act (`[policy] marking_enforcement`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    #[default]
-    Enforce,
-    Monitor,
-    Off,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            local_domains: Vec::new(),
-            system_ceiling: "IN-CONFIDENCE".into(),
-            marking_enforcement: Enforcement::Enforce,
-        }
-    }
-}
-
-/// `[routes]`: ceilings of the paths outbound mail takes (NZISM 15.2.40.C.01).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RoutesConfig {
-    /// Ceiling of any domain not listed elsewhere (the Internet).
-    pub default_ceiling: String,
-    /// SGE Restricted group agencies (sub-domains included).
-    pub restricted_group: Vec<String>,
-    /// What the restricted group may receive.
-    pub restricted_group_ceiling: String,
-    /// Per-domain ceilings (sub-domains included; the longest match wins).
-    pub ceilings: BTreeMap<String, String>,
-    /// `REL TO` country code -> domains of that country's systems (sub-domains
-    /// included). `NZL` also widens NZEO beyond `local_domains`.
-    pub countries: BTreeMap<String, Vec<String>>,
-}
-
-impl Default for RoutesConfig {
-    fn default() -> Self {
-        RoutesConfig {
-            default_ceiling: "IN-CONFIDENCE".into(),
-            restricted_group: Vec::new(),
-            restricted_group_ceiling: "RESTRICTED".into(),
-            ceilings: BTreeMap::new(),
-            countries: BTreeMap::new(),
-        }
-    }
-}
 
 /// Why a recipient has the ceiling it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,14 +26,13 @@ pub struct Ceiling {
 /// The compiled routes, built against the marking vocabulary.
 #[derive(Clone, Debug)]
 pub struct RoutePolicy {
-    local: Vec<String>,
+    local: DomainSet,
     system: Ceiling,
     default: Ceiling,
-    restricted: Vec<String>,
+    restricted: DomainSet,
     restricted_ceiling: Ceiling,
-    /// Longest domain first.
-    overrides: Vec<(String, Ceiling)>,
-    countries: BTreeMap<String, Vec<String>>,
+    overrides: DomainMap<Ceiling>,
+    countries: BTreeMap<String, DomainSet>,
 }
 
 impl RoutePolicy {
@@ -133,36 +71,26 @@ impl RoutePolicy {
             "routes",
             &routes.restricted_group_ceiling,
         );
-        let mut overrides: Vec<(String, Ceiling)> = routes
+        let overrides: Vec<(&String, Ceiling)> = routes
             .ceilings
             .iter()
-            .map(|(d, l)| (normalize(d), ceiling(d, "routes.ceilings", l)))
+            .map(|(d, l)| (d, ceiling(d, "routes.ceilings", l)))
             .collect();
-        overrides.sort_by_key(|o| std::cmp::Reverse(o.0.len()));
         let countries = routes
             .countries
             .iter()
-            .map(|(c, ds)| {
-                (
-                    c.to_ascii_uppercase(),
-                    ds.iter().map(|d| normalize(d)).collect(),
-                )
-            })
+            .map(|(c, ds)| (c.to_ascii_uppercase(), DomainSet::from_names(ds)))
             .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(RoutePolicy {
-            local: policy.local_domains.iter().map(|d| normalize(d)).collect(),
+            local: DomainSet::from_names(&policy.local_domains),
             system,
             default,
-            restricted: routes
-                .restricted_group
-                .iter()
-                .map(|d| normalize(d))
-                .collect(),
+            restricted: DomainSet::from_names(&routes.restricted_group),
             restricted_ceiling,
-            overrides,
+            overrides: DomainMap::new(overrides),
             countries,
         })
     }
@@ -171,12 +99,22 @@ impl RoutePolicy {
         &self.system
     }
 
+    /// `[policy] local_domains`: this agency's own domains.
+    pub fn local_domains(&self) -> &DomainSet {
+        &self.local
+    }
+
+    /// The ceiling of a domain listed nowhere (the Internet).
+    pub fn default_ceiling(&self) -> &Ceiling {
+        &self.default
+    }
+
     pub fn is_local(&self, domain: &str) -> bool {
-        self.local.iter().any(|l| in_domain(domain, l))
+        self.local.covers(domain)
     }
 
     pub fn in_restricted_group(&self, domain: &str) -> bool {
-        self.restricted.iter().any(|l| in_domain(domain, l))
+        self.restricted.covers(domain)
     }
 
     /// The ceiling of the route to `domain` (lower-case): local domains get the
@@ -185,7 +123,7 @@ impl RoutePolicy {
         if self.is_local(domain) {
             return (RouteKind::Local, &self.system);
         }
-        if let Some((_, c)) = self.overrides.iter().find(|(d, _)| in_domain(domain, d)) {
+        if let Some(c) = self.overrides.get(domain) {
             return (RouteKind::Override, c);
         }
         if self.in_restricted_group(domain) {
@@ -202,35 +140,10 @@ impl RoutePolicy {
         countries: impl IntoIterator<Item = &'a str>,
     ) -> bool {
         self.is_local(domain)
-            || countries.into_iter().any(|c| {
-                self.countries
-                    .get(c)
-                    .is_some_and(|ds| ds.iter().any(|d| in_domain(domain, d)))
-            })
+            || countries
+                .into_iter()
+                .any(|c| self.countries.get(c).is_some_and(|ds| ds.covers(domain)))
     }
-}
-
-fn normalize(d: &str) -> String {
-    d.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// `a.agency.govt.nz` is in `agency.govt.nz`; `xagency.govt.nz` is not.
-pub fn in_domain(domain: &str, parent: &str) -> bool {
-    let domain = domain.trim_end_matches('.');
-    domain.eq_ignore_ascii_case(parent)
-        || (domain.len() > parent.len()
-            && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
-            && domain[domain.len() - parent.len()..].eq_ignore_ascii_case(parent))
-}
-
-/// The line where `key` and the quoted `value` both appear (a `key = "value"` line),
-/// else the first line holding the quoted value.
-pub fn line_with(text: &str, key: &str, value: &str) -> Option<usize> {
-    let quoted = format!("\"{value}\"");
-    text.lines()
-        .position(|l| l.contains(key) && l.contains(&quoted))
-        .or_else(|| text.lines().position(|l| l.contains(&quoted)))
-        .map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -2,71 +2,14 @@
 //! and decoded body text, chunk-safe.
 
 use super::{MessageFacts, ScanState, Scanner};
+pub use crate::config::keywords::RuleDirection;
+use crate::config::keywords::{KeywordFile, Scope};
 use crate::config::{ConfigError, ConfigErrors, RuleFile, line_containing, parse_toml};
-use crate::envelope::{Direction, Envelope};
+use crate::envelope::Envelope;
 use crate::message::{ContentSink, PartInfo};
 use crate::policy::{Action, Finding, FindingKind};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// Which messages a rule applies to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleDirection {
-    Inbound,
-    Outbound,
-    #[default]
-    Both,
-}
-
-impl RuleDirection {
-    pub fn applies_to(self, d: Direction) -> bool {
-        matches!(
-            (self, d),
-            (RuleDirection::Both, _)
-                | (RuleDirection::Inbound, Direction::Inbound)
-                | (RuleDirection::Outbound, Direction::Outbound)
-        )
-    }
-}
-
-/// Where a keyword rule looks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Headers,
-    Body,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeywordFile {
-    #[serde(default, rename = "rule")]
-    rules: Vec<KeywordRuleSpec>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeywordRuleSpec {
-    id: String,
-    patterns: Vec<String>,
-    #[serde(default)]
-    case_sensitive: bool,
-    #[serde(default)]
-    direction: RuleDirection,
-    action: Action,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default = "default_scope")]
-    scope: Vec<Scope>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-fn default_scope() -> Vec<Scope> {
-    vec![Scope::Headers, Scope::Body]
-}
 
 #[derive(Debug)]
 struct KeywordRule {
@@ -291,6 +234,7 @@ impl ScanState for KeywordState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::Direction;
 
     fn scanner(toml: &str) -> Arc<KeywordScanner> {
         let file = RuleFile {

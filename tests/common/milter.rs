@@ -50,6 +50,8 @@ pub struct MilterProcess {
     config_path: PathBuf,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
+    /// Extra environment of the process (kept for [`Self::respawn`]).
+    env: Vec<(String, String)>,
     // Dropped last: the directory outlives the process.
     dir: ConfigDir,
 }
@@ -66,6 +68,26 @@ impl MilterProcess {
     /// rule files or keys that `config_toml` refers to (relative paths resolve
     /// against `dir`).
     pub fn start_in(dir: impl Into<ConfigDir>, config_toml: &str) -> MilterProcess {
+        Self::start_in_env(dir, config_toml, &[])
+    }
+
+    /// Like [`Self::start`] with extra environment variables for the process
+    /// (e.g. `SGE_MILTER_FAULT_INJECTION=1`, read by debug builds only).
+    pub fn start_env(config_toml: &str, env: &[(&str, &str)]) -> MilterProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in_env(dir, config_toml, env)
+    }
+
+    /// [`Self::start_in`] with extra environment variables.
+    pub fn start_in_env(
+        dir: impl Into<ConfigDir>,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> MilterProcess {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut dir = dir.into();
         let config_path = dir.path().join("sge-milter.toml");
         std::fs::write(&config_path, config_toml).expect("write milter config");
@@ -74,7 +96,7 @@ impl MilterProcess {
         for _ in 0..5 {
             let port = free_port();
             let listen = format!("inet:127.0.0.1:{port}");
-            let mut p = Self::spawn(dir, config_path.clone(), listen, Some(port));
+            let mut p = Self::spawn(dir, config_path.clone(), listen, Some(port), env.clone());
             match p.wait_ready() {
                 Ok(()) => return p,
                 Err(log) if log.contains("in use") => {
@@ -96,7 +118,7 @@ impl MilterProcess {
         let dir = dir.into();
         let config_path = dir.path().join("sge-milter.toml");
         std::fs::write(&config_path, config_toml).expect("write milter config");
-        let mut p = Self::spawn(dir, config_path, listen.to_string(), None);
+        let mut p = Self::spawn(dir, config_path, listen.to_string(), None, Vec::new());
         if let Err(log) = p.wait_ready() {
             panic!("sge-milter did not start on {listen}:\n{log}");
         }
@@ -108,21 +130,11 @@ impl MilterProcess {
         config_path: PathBuf,
         listen: String,
         port: Option<u16>,
+        env: Vec<(String, String)>,
     ) -> MilterProcess {
         let log_path = dir.path().join("milter.log");
         let log = std::fs::File::create(&log_path).expect("create milter log");
-        let child = Command::new(sge_milter_bin())
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--listen")
-            .arg(&listen)
-            .env_remove("SGE_MILTER_LOG")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn sge-milter run");
+        let child = Self::command(&config_path, &listen, &env, log);
         MilterProcess {
             child,
             listen,
@@ -130,7 +142,51 @@ impl MilterProcess {
             config_path,
             log_path,
             exit: None,
+            env,
             dir,
+        }
+    }
+
+    /// Runs the binary; its stdout and stderr go to `log` (appended to on respawn).
+    fn command(
+        config_path: &Path,
+        listen: &str,
+        env: &[(String, String)],
+        log: std::fs::File,
+    ) -> Child {
+        Command::new(sge_milter_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config_path)
+            .arg("--listen")
+            .arg(listen)
+            .env_remove("SGE_MILTER_LOG")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn sge-milter run")
+    }
+
+    /// SIGKILL: the process dies at once, mid-message or not (no clean-up at all).
+    pub fn kill9(&mut self) {
+        send_signal(self.pid(), "KILL");
+        self.exit = self.child.wait().ok();
+    }
+
+    /// Starts the binary again on the same address, config and environment (after
+    /// [`Self::kill9`] or an exit); its output is appended to the same log.
+    pub fn respawn(&mut self) {
+        assert!(!self.is_running(), "respawn: the milter is still running");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .expect("open milter log");
+        self.child = Self::command(&self.config_path, &self.listen, &self.env, log);
+        self.exit = None;
+        if let Err(log) = self.wait_ready() {
+            panic!("sge-milter did not restart:\n{log}");
         }
     }
 

@@ -7,8 +7,10 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod faults;
 pub mod milter;
 pub mod postfix;
+pub mod sendmail;
 pub mod sink;
 pub mod smtp;
 
@@ -114,3 +116,5 @@ pub fn header_value(raw: &[u8], name: &str) -> Option<String> {
         .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
         .map(|l| l[prefix.len()..].trim().to_string())
 }
+
+pub mod corpus;

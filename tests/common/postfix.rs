@@ -38,6 +38,8 @@ pub struct PostfixOptions {
     /// Also run a second smtpd with `-o milter_macro_daemon_name=ORIGINATING`: the
     /// "outbound submission" port (see [`Postfix::submit`]).
     pub submission_port: bool,
+    /// Extra master.cf lines (services), before the standard internal services.
+    pub extra_master_cf: Vec<String>,
 }
 
 impl Default for PostfixOptions {
@@ -46,6 +48,7 @@ impl Default for PostfixOptions {
             milter_default_action: "tempfail".to_string(),
             extra_main_cf: Vec::new(),
             submission_port: false,
+            extra_master_cf: Vec::new(),
         }
     }
 }
@@ -179,6 +182,10 @@ milter_default_action = {action}
                 "127.0.0.1:{port} inet n - n - - smtpd -o milter_macro_daemon_name=ORIGINATING\n"
             ));
         }
+        for line in &opts.extra_master_cf {
+            master.push_str(line);
+            master.push('\n');
+        }
         master.push_str(MASTER_SERVICES);
         std::fs::write(self.etc.join("main.cf"), main).expect("write main.cf");
         std::fs::write(self.etc.join("master.cf"), master).expect("write master.cf");
@@ -202,9 +209,48 @@ milter_default_action = {action}
         }
     }
 
+    /// `postfix stop`, waiting until master and its children are gone (SIGKILL to
+    /// master after 60 s); the queue stays. [`Self::start_again`] brings it back.
+    pub fn stop(&self) {
+        let pid = self.master_pid();
+        self.postfix_cmd("stop");
+        if let Some(pid) = pid
+            && wait_for(Duration::from_secs(60), || (!pid_alive(pid)).then_some(())).is_none()
+        {
+            send_signal(pid, "KILL");
+        }
+    }
+
+    /// `postfix start` after [`Self::stop`], on the same ports and queue.
+    pub fn start_again(&self) {
+        let out = wait_for(Duration::from_secs(60), || {
+            let r = self.postfix_cmd("start");
+            r.success.then_some(r)
+        });
+        assert!(
+            out.is_some(),
+            "postfix did not start again:\n{}",
+            self.log()
+        );
+    }
+
+    /// Asks the queue manager to retry deferred mail now (`postqueue -f`).
+    pub fn flush(&self) {
+        let _ = Command::new("postqueue")
+            .arg("-c")
+            .arg(&self.etc)
+            .arg("-f")
+            .output();
+    }
+
     /// The instance's config directory (`postfix -c`, `sendmail -C`, `postqueue -c`).
     pub fn config_dir(&self) -> &Path {
         &self.etc
+    }
+
+    /// The queue directory: also the chroot of services marked chroot in master.cf.
+    pub fn queue_dir(&self) -> PathBuf {
+        self.dir.path().join("queue")
     }
 
     /// The inbound smtpd port (`milter_macro_daemon_name` = $myhostname).

@@ -17,12 +17,14 @@ pub struct SmtpOutcome {
     pub code: u16,
 }
 
-struct Reply {
-    code: u16,
-    text: String,
+/// One SMTP reply: its code and all lines joined with "\n".
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
 }
 
-fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Reply> {
+/// Reads one (possibly multi-line) SMTP reply.
+pub fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Reply> {
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();

@@ -2,29 +2,8 @@
 
 use super::candidates::Candidate;
 use super::validators;
-use serde::{Deserialize, Serialize};
 
-/// How sure a hit is: the pattern alone, a valid check digit, or a valid check digit
-/// with a corroborating keyword nearby.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Confidence {
-    Low,
-    Medium,
-    High,
-}
-
-impl Confidence {
-    pub const ALL: [Confidence; 3] = [Confidence::Low, Confidence::Medium, Confidence::High];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Low => "low",
-            Confidence::Medium => "medium",
-            Confidence::High => "high",
-        }
-    }
-}
+pub use crate::config::dlp::Confidence;
 
 /// The validated identifiers built into the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

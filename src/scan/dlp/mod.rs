@@ -1,9 +1,10 @@
 //! DLP: validated identifiers (IRD, NHI, bank account, passport, driver licence,
-//! payment card), custom keyword and regex detectors, attachment text, and rules
-//! that weigh hit counts, confidence, direction, recipients and the message's
-//! classification. Findings never carry an identifier, only masked samples.
+//! payment card), custom keyword and regex detectors, and rules that weigh hit
+//! counts, confidence, direction, recipients and the message's classification.
+//! It reads every header field and all text the content router delivers (body,
+//! attachments, archive members, extracted document text). Findings never carry
+//! an identifier, only masked samples.
 
-pub mod attachments;
 pub mod candidates;
 pub mod config;
 pub mod identify;
@@ -13,20 +14,16 @@ pub mod validators;
 
 use super::{MessageFacts, ScanState, Scanner};
 use crate::config::{ConfigErrors, RuleFile};
-use crate::envelope::{Direction, Envelope};
+use crate::envelope::Envelope;
 use crate::message::{ContentSink, PartInfo};
-use crate::policy::{Action, Finding, FindingKind};
-use attachments::{Container, EntryText, Uninspectable, ZipLimits};
+use crate::policy::{Detection, Finding, FindingKind};
 use config::{Compiled, Recipients, Rule};
 use identify::Confidence;
 use std::sync::Arc;
 use stream::Stream;
 use tally::Tally;
 
-pub use config::{DlpContext, level_rank};
-
-/// Rule id of the finding for content that cannot be inspected (NZISM 15.2.37).
-pub const UNINSPECTABLE_RULE: &str = "content.uninspectable";
+pub use config::DlpContext;
 
 /// Compiled `dlp.toml`, shared by every message.
 #[derive(Debug)]
@@ -35,8 +32,8 @@ pub struct DlpScanner {
 }
 
 impl DlpScanner {
-    /// Compiles `dlp.toml` on its own: default classification vocabulary, local
-    /// domains only from the file.
+    /// Compiles `dlp.toml` on its own: the embedded markings vocabulary, no local
+    /// domains (every recipient is external).
     pub fn compile(file: &RuleFile) -> Result<DlpScanner, ConfigErrors> {
         DlpScanner::compile_with(file, &DlpContext::standalone())
     }
@@ -47,13 +44,6 @@ impl DlpScanner {
         Ok(DlpScanner {
             compiled: Compiled::compile(file, ctx)?,
         })
-    }
-
-    fn uninspectable_action(&self, d: Direction) -> Action {
-        match d {
-            Direction::Inbound => self.compiled.uninspectable.inbound,
-            Direction::Outbound => self.compiled.uninspectable.outbound,
-        }
     }
 }
 
@@ -70,8 +60,7 @@ impl Scanner for Arc<DlpScanner> {
             .iter()
             .map(|r| r.direction.applies_to(direction))
             .collect();
-        let inspect_attachments = self.uninspectable_action(direction) != Action::Accept;
-        if !active.contains(&true) && !inspect_attachments {
+        if !active.contains(&true) {
             return None;
         }
         Some(Box::new(DlpState {
@@ -79,20 +68,9 @@ impl Scanner for Arc<DlpScanner> {
             stream: Stream::new(&self.compiled),
             scanner: Arc::clone(self),
             active,
-            binary: None,
-            uninspectable: Vec::new(),
+            field: String::new(),
         }))
     }
-}
-
-/// A binary part being received.
-struct BinaryPart {
-    container: Container,
-    /// Whether the part is kept (zip and compound files, up to `max_buffer`).
-    buffer: Option<Vec<u8>>,
-    size: u64,
-    ignored_type: bool,
-    label: String,
 }
 
 struct DlpState {
@@ -100,9 +78,8 @@ struct DlpState {
     active: Vec<bool>,
     tally: Tally,
     stream: Stream,
-    binary: Option<BinaryPart>,
-    /// Why some content could not be inspected (no content, only the reason).
-    uninspectable: Vec<String>,
+    /// One header field as scanned (`Name: value`), reused.
+    field: String,
 }
 
 impl DlpState {
@@ -115,36 +92,6 @@ impl DlpState {
         self.stream.reset();
         self.stream.feed(c, &mut self.tally, text);
         self.stream.finish(c, &mut self.tally);
-    }
-
-    fn end_binary(&mut self, part: BinaryPart) {
-        let a = &self.scanner.compiled.attachments;
-        let result = match (part.container, part.buffer) {
-            (_, None) if part.container != Container::Other => {
-                Err(Uninspectable::BufferLimit(a.max_buffer.0))
-            }
-            (Container::Zip, Some(data)) => {
-                let limits = ZipLimits {
-                    max_entries: a.max_entries,
-                    max_uncompressed: a.max_uncompressed.0,
-                    max_ratio: a.max_ratio,
-                };
-                let mut out = EntrySink {
-                    scanner: Arc::clone(&self.scanner),
-                    stream: &mut self.stream,
-                    tally: &mut self.tally,
-                };
-                attachments::extract_zip(&data, limits, &mut out)
-            }
-            (Container::Compound, Some(data)) if attachments::is_encrypted_office(&data) => {
-                Err(Uninspectable::EncryptedOffice)
-            }
-            _ if part.ignored_type || part.size <= a.opaque_min_size.0 => Ok(()),
-            _ => Err(Uninspectable::Opaque(part.size)),
-        };
-        if let Err(why) = result {
-            self.uninspectable.push(format!("{}: {why}", part.label));
-        }
     }
 
     fn rule_applies(&self, rule: &Rule, env: &Envelope, rank: u32) -> bool {
@@ -167,6 +114,7 @@ impl DlpState {
         let mut samples = Vec::new();
         let mut best = rule.min_confidence;
         let mut by_detector = Vec::new();
+        let mut detections = Vec::new();
         let mut bulk = false;
         for &d in &rule.detectors {
             let n = self.tally.at_least(d, rule.min_confidence);
@@ -189,6 +137,11 @@ impl DlpState {
             samples.extend(det_samples.iter().map(|s| s.to_string()));
             names.push(c.names[d].clone());
             bulk |= t.bulk;
+            detections.push(Detection {
+                detector: c.names[d].clone(),
+                confidence: top.as_str(),
+                count: n,
+            });
             by_detector.push(serde_json::json!({
                 "detector": c.names[d],
                 "count": n,
@@ -206,64 +159,38 @@ impl DlpState {
             best.as_str(),
             if bulk { ", bulk list" } else { "" }
         );
-        Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail).with_data(serde_json::json!({
-            "detector": detector,
-            "count": count,
-            "confidence": best.as_str(),
-            "min_confidence": rule.min_confidence.as_str(),
-            "samples": samples,
-            "by_detector": by_detector,
-        }))
-    }
-}
-
-/// Feeds each archive entry's text to the DLP stream.
-struct EntrySink<'a> {
-    scanner: Arc<DlpScanner>,
-    stream: &'a mut Stream,
-    tally: &'a mut Tally,
-}
-
-impl EntryText for EntrySink<'_> {
-    fn entry_start(&mut self) {
-        self.stream.reset();
-    }
-    fn entry_text(&mut self, text: &[u8]) {
-        self.stream.feed(&self.scanner.compiled, self.tally, text);
-    }
-    fn entry_end(&mut self) {
-        self.stream.finish(&self.scanner.compiled, self.tally);
+        Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail)
+            .with_data(serde_json::json!({
+                "detector": detector,
+                "count": count,
+                "confidence": best.as_str(),
+                "min_confidence": rule.min_confidence.as_str(),
+                "samples": samples,
+                "by_detector": by_detector,
+            }))
+            .with_detections(detections)
     }
 }
 
 impl ContentSink for DlpState {
-    fn header(&mut self, part: Option<&PartInfo>, name: &str, value: &str) {
-        // The Subject is user text; other headers are addresses, ids and dates.
-        if part.is_none() && name.eq_ignore_ascii_case("subject") {
-            self.scan_whole(value.as_bytes());
-        }
+    /// Every header field, of the message and of each part, is scanned on its own
+    /// as `Name: value` (the name can be the corroborating keyword: `X-IRD: ...`).
+    /// Values arrive decoded (RFC 2047 words, RFC 2231 parameters such as file
+    /// names). Machine-made fields (Received, Message-ID, DKIM-Signature, Date) are
+    /// scanned too: a sender can write anything in them, and their digits rarely
+    /// form a valid identifier next to a keyword (docs/dlp.md).
+    fn header(&mut self, _part: Option<&PartInfo>, name: &str, value: &str) {
+        let mut field = std::mem::take(&mut self.field);
+        field.clear();
+        field.push_str(name);
+        field.push_str(": ");
+        field.push_str(value);
+        self.scan_whole(field.as_bytes());
+        self.field = field;
     }
 
-    fn part_start(&mut self, part: &PartInfo) {
+    fn part_start(&mut self, _part: &PartInfo) {
         self.stream.reset();
-        self.binary = None;
-        if !part.is_text {
-            let a = &self.compiled().attachments;
-            let ignored_type = a
-                .ignore_types
-                .iter()
-                .any(|t| part.content_type.starts_with(t.as_str()));
-            self.binary = Some(BinaryPart {
-                container: Container::Other,
-                buffer: None,
-                size: 0,
-                ignored_type,
-                label: match &part.filename {
-                    Some(f) => format!("part {} ({})", part.index, sanitize_label(f)),
-                    None => format!("part {} ({})", part.index, part.content_type),
-                },
-            });
-        }
     }
 
     fn text(&mut self, _part: &PartInfo, text: &str) {
@@ -271,40 +198,10 @@ impl ContentSink for DlpState {
         self.stream.feed(c, &mut self.tally, text.as_bytes());
     }
 
-    fn binary(&mut self, _part: &PartInfo, data: &[u8]) {
-        let max = self.compiled().attachments.max_buffer.0;
-        let Some(b) = self.binary.as_mut() else {
-            return;
-        };
-        if b.size == 0 && !data.is_empty() {
-            b.container = attachments::sniff(data);
-            if b.container != Container::Other {
-                b.buffer = Some(Vec::new());
-            }
-        }
-        b.size += data.len() as u64;
-        if let Some(buf) = b.buffer.as_mut() {
-            if b.size > max {
-                // Past the limit: stop buffering; the part ends up uninspectable.
-                b.buffer = None;
-            } else {
-                buf.extend_from_slice(data);
-            }
-        }
-    }
-
     fn part_end(&mut self, _part: &PartInfo) {
         let c = &self.scanner.compiled;
         self.stream.finish(c, &mut self.tally);
-        if let Some(b) = self.binary.take() {
-            self.end_binary(b);
-        }
     }
-}
-
-/// File names come from the sender: keep them printable and short in findings.
-fn sanitize_label(name: &str) -> String {
-    name.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 impl ScanState for DlpState {
@@ -312,11 +209,7 @@ impl ScanState for DlpState {
         // A walker that ended without part_end still has text in flight.
         let c = &self.scanner.compiled;
         self.stream.finish(c, &mut self.tally);
-        if let Some(b) = self.binary.take() {
-            self.end_binary(b);
-        }
-        self.tally
-            .promote_bulk(self.scanner.compiled.bulk_min_count);
+        self.tally.promote_bulk(c.bulk_min_count);
         let rank = facts.classification.as_ref().map_or(0, |c| c.rank);
         for (rule, &active) in self.compiled().rules.iter().zip(&self.active) {
             if !active || !self.rule_applies(rule, env, rank) {
@@ -330,21 +223,6 @@ impl ScanState for DlpState {
             if count >= rule.min_count {
                 out.push(self.finding(rule, count));
             }
-        }
-        if !self.uninspectable.is_empty() {
-            let action = self.scanner.uninspectable_action(env.direction());
-            out.push(
-                Finding::new(
-                    UNINSPECTABLE_RULE,
-                    FindingKind::Content,
-                    action,
-                    format!(
-                        "content cannot be inspected (NZISM 15.2.37): {}",
-                        self.uninspectable.join("; ")
-                    ),
-                )
-                .with_data(serde_json::json!({ "reasons": self.uninspectable })),
-            );
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Unit tests of the marking state, driven through ContentSink / ScanState as the
 //! pipeline drives them.
 
+use super::read::{brackets, strip_caveat_prefix};
 use super::*;
 use crate::config::load;
 use crate::envelope::Direction;
-use crate::policy::Action;
+use crate::message::PartInfo;
+use crate::policy::{Action, Classification, Finding, HeaderEdit};
+use crate::scan::MessageFacts;
 
 fn scanner_with(edit: impl FnOnce(&mut LoadedConfig)) -> Arc<MarkingScanner> {
     let mut loaded = load(None).unwrap();
@@ -582,14 +585,14 @@ fn brackets_split_terminated_and_not() {
 
 #[test]
 fn monitor_mode_tags_instead_of_refusing_and_off_reports_nothing() {
-    use crate::policy::routes::Enforcement;
+    use crate::config::policy::MarkingEnforcement;
     let e = env(Direction::Outbound, &["c@example.com"]);
     let m = headers(&[("Subject", "[SECRET] x")]);
-    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Monitor);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = MarkingEnforcement::Monitor);
     let o = run(&s, &e, &m);
     assert!(!o.all.is_empty());
     assert!(o.all.iter().all(|f| f.action == Action::Tag), "{:?}", o.all);
-    let s = scanner_with(|l| l.config.policy.marking_enforcement = Enforcement::Off);
+    let s = scanner_with(|l| l.config.policy.marking_enforcement = MarkingEnforcement::Off);
     let o = run(&s, &e, &m);
     assert!(o.all.is_empty());
     assert_eq!(o.level(), Some("SECRET"));

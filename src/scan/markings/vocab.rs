@@ -70,15 +70,6 @@ impl Parsed {
     pub fn is_marking(&self) -> bool {
         !self.levels.is_empty() && self.unknown.is_empty()
     }
-
-    /// Whether any vocabulary word was seen at all.
-    pub fn has_vocabulary(&self) -> bool {
-        !self.levels.is_empty()
-            || !self.endorsements.is_empty()
-            || self.nzeo
-            || !self.rel_to.is_empty()
-            || self.seemail
-    }
 }
 
 /// Input to [`Vocabulary::compile`]: level list and word lists as written in the file.

@@ -1,7 +1,6 @@
 //! The `[dns]` and `[auth]` sections of `sge-milter.toml`, as written by the admin.
 
-use crate::config::Seconds;
-use crate::policy::Action;
+use super::{Action, Seconds};
 use serde::Deserialize;
 use std::path::PathBuf;
 

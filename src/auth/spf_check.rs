@@ -1,5 +1,5 @@
 //! SPF at MAIL FROM: one function, [`check`], behind which the evaluator can change
-//! (the project's own RFC 7208 evaluator, [`crate::spf`], on the shared resolver), with a
+//! (the project's own RFC 7208 evaluator, [`crate::spf_eval`], on the shared resolver), with a
 //! verdict cache keyed by (client IP, HELO, sender) where concurrent misses share one
 //! evaluation.
 
@@ -38,8 +38,8 @@ impl SpfOutcome {
         }
     }
 
-    fn from_evaluator(r: crate::spf::SpfResult) -> Self {
-        use crate::spf::SpfResult as R;
+    fn from_evaluator(r: crate::spf_eval::SpfResult) -> Self {
+        use crate::spf_eval::SpfResult as R;
         match r {
             R::Pass => SpfOutcome::Pass,
             R::Fail => SpfOutcome::Fail,
@@ -217,14 +217,14 @@ async fn evaluate(
     sender: &str,
     host_domain: &str,
 ) -> SpfVerdict {
-    let request = crate::spf::SpfRequest {
+    let request = crate::spf_eval::SpfRequest {
         client_ip: ip,
         helo,
         mail_from: sender,
         receiver: host_domain,
     };
     let verdict =
-        crate::spf::check_within(dns.authenticator().as_ref(), &request, SPF_TIME_LIMIT).await;
+        crate::spf_eval::check_within(dns.authenticator().as_ref(), &request, SPF_TIME_LIMIT).await;
     SpfVerdict {
         result: SpfOutcome::from_evaluator(verdict.result),
         domain: verdict.domain,

@@ -1,0 +1,399 @@
+//! One load run: workers pull messages from the corpus and send them, one message
+//! per connection by default (Postfix opens a milter connection per SMTP session).
+
+use crate::client::{Connection, Envelope, Target};
+use crate::corpus::{self, CorpusSpec, Message, SignKey};
+use crate::stats::{Report, Samples, rss_mb};
+use clap::Args;
+use sge_milter::config::ByteSize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Clone, Debug)]
+pub struct CorpusArgs {
+    /// Distinct messages generated (sent round-robin).
+    #[arg(long, default_value_t = 200)]
+    pub corpus: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// From domain of every message.
+    #[arg(long, default_value = "load.test")]
+    pub domain: String,
+    /// Percentage of messages from 127.0.0.1 (outbound for sge-milter's defaults).
+    #[arg(long, default_value_t = 20)]
+    pub outbound_percent: u32,
+    /// PEM key to DKIM-sign about half the messages with (for --domain).
+    #[arg(long)]
+    pub sign_key: Option<PathBuf>,
+    #[arg(long, default_value = "load")]
+    pub sign_selector: String,
+    /// Every body this size (e.g. 8MiB) instead of the 2 KB-2 MB mix.
+    #[arg(long)]
+    pub fixed_size: Option<String>,
+}
+
+impl CorpusArgs {
+    fn spec(&self) -> Result<CorpusSpec, String> {
+        Ok(CorpusSpec {
+            count: self.corpus.max(1),
+            seed: self.seed,
+            domain: self.domain.clone(),
+            outbound_percent: self.outbound_percent.min(100),
+            sign: self.sign_key.as_ref().map(|k| SignKey {
+                key_file: k.clone(),
+                selector: self.sign_selector.clone(),
+            }),
+            fixed_size: self.fixed_size.as_deref().map(size).transpose()?,
+        })
+    }
+}
+
+fn size(s: &str) -> Result<usize, String> {
+    s.parse::<ByteSize>().map(ByteSize::as_usize)
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// inet:HOST:PORT or unix:PATH
+    #[arg(long)]
+    pub target: String,
+    /// Name on the result line.
+    #[arg(long, default_value = "milter")]
+    pub label: String,
+    #[arg(long, short = 'c', default_value_t = 16)]
+    pub concurrency: usize,
+    /// Messages to send (ignored with --duration).
+    #[arg(long, short = 'n', default_value_t = 2000)]
+    pub messages: u64,
+    /// Run this long instead of a message count (e.g. 10s).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Messages per milter connection.
+    #[arg(long, default_value_t = 1)]
+    pub per_connection: u32,
+    /// Messages sent (not counted) before measuring, to warm caches.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Also keep one connection busy with messages of this size (e.g. 20MiB); its
+    /// messages are not counted, so p99 shows what it does to everyone else.
+    #[arg(long)]
+    pub hog_size: Option<String>,
+    /// Also hold this many idle connections open (connected and greeted).
+    #[arg(long, default_value_t = 0)]
+    pub idle: usize,
+    /// Report the peak RSS (VmHWM) of this process (the milter) at the end.
+    #[arg(long)]
+    pub watch_pid: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+}
+
+/// What the workers share.
+struct Plan {
+    target: Target,
+    corpus: Vec<Message>,
+    next: AtomicU64,
+    limit: u64,
+    deadline: Option<Instant>,
+    per_connection: u32,
+    stop: AtomicBool,
+}
+
+impl Plan {
+    /// The next message to send, or `None` when the run is over.
+    fn take(&self) -> Option<&Message> {
+        if self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if self.deadline.is_none() && i >= self.limit {
+            return None;
+        }
+        Some(&self.corpus[i as usize % self.corpus.len()])
+    }
+}
+
+pub async fn main(args: RunArgs) -> Result<(), String> {
+    let corpus = corpus::generate(&args.corpus.spec()?)?;
+    let target = Target::parse(&args.target)?;
+    if args.warmup > 0 {
+        let warm = Arc::new(plan(
+            target.clone(),
+            corpus_clone(&corpus),
+            args.warmup,
+            None,
+            args.per_connection,
+        ));
+        drive(&warm, args.concurrency).await;
+    }
+    let _idle = hold_idle(&target, args.idle).await?;
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let p = Arc::new(plan(
+        target.clone(),
+        corpus,
+        args.messages,
+        deadline,
+        args.per_connection,
+    ));
+    let hog = match &args.hog_size {
+        Some(s) => Some(spawn_hog(target.clone(), size(s)?, Arc::clone(&p))),
+        None => None,
+    };
+    let started = Instant::now();
+    let samples = drive(&p, args.concurrency).await;
+    let wall = started.elapsed();
+    p.stop.store(true, Ordering::Relaxed);
+    if let Some(h) = hog {
+        let _ = h.await;
+    }
+    let mut report = Report::new(&args.label, &args.target, args.concurrency, samples, wall);
+    report.peak_rss_mb = args.watch_pid.and_then(rss_mb).map(|(peak, _)| peak);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("{}", report.line());
+    }
+    Ok(())
+}
+
+fn plan(
+    target: Target,
+    corpus: Vec<Message>,
+    limit: u64,
+    deadline: Option<Instant>,
+    per_connection: u32,
+) -> Plan {
+    Plan {
+        target,
+        corpus,
+        next: AtomicU64::new(0),
+        limit,
+        deadline,
+        per_connection: per_connection.max(1),
+        stop: AtomicBool::new(false),
+    }
+}
+
+fn corpus_clone(c: &[Message]) -> Vec<Message> {
+    c.iter()
+        .map(|m| Message {
+            client_ip: m.client_ip.clone(),
+            mail_from: m.mail_from.clone(),
+            rcpts: m.rcpts.clone(),
+            headers: m.headers.clone(),
+            body: m.body.clone(),
+        })
+        .collect()
+}
+
+/// Runs `concurrency` workers until the plan is exhausted; merges their samples.
+async fn drive(plan: &Arc<Plan>, concurrency: usize) -> Samples {
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| tokio::spawn(worker(Arc::clone(plan))))
+        .collect();
+    let mut all = Samples::default();
+    for w in workers {
+        if let Ok(s) = w.await {
+            all.merge(s);
+        }
+    }
+    all
+}
+
+async fn worker(plan: Arc<Plan>) -> Samples {
+    let mut s = Samples::default();
+    while let Some(first) = plan.take() {
+        if let Err(e) = session(&plan, first, &mut s).await {
+            s.errors += 1;
+            if s.errors <= 3 {
+                eprintln!("connection error: {e}");
+            }
+        }
+    }
+    s
+}
+
+/// One connection carrying up to `per_connection` messages (all from the first
+/// one's client: the connection carries the client address).
+async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Result<()> {
+    let mut conn = Connection::open(&plan.target).await?;
+    conn.greet(&first.client_ip, "mta.load.test").await?;
+    let mut msg = Some(first);
+    let mut sent = 0;
+    while let Some(m) = msg {
+        if sent > 0 {
+            conn.abort().await?;
+        }
+        let started = Instant::now();
+        let env = Envelope {
+            client_ip: &m.client_ip,
+            helo: "mta.load.test",
+            mail_from: &m.mail_from,
+            rcpts: &m.rcpts,
+        };
+        let out = conn.message(&env, &m.headers, &m.body).await?;
+        s.total.push(started.elapsed());
+        s.eom.push(out.eom);
+        s.bytes += m.size() as u64;
+        s.verdicts.count(out.verdict);
+        s.edits += u64::from(out.edits);
+        sent += 1;
+        msg = if sent < plan.per_connection {
+            plan.take()
+        } else {
+            None
+        };
+    }
+    conn.quit().await
+}
+
+/// One connection sending `size`-byte messages until the plan stops.
+fn spawn_hog(target: Target, size: usize, plan: Arc<Plan>) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let body: Vec<u8> = b"hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog\r\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(size)
+            .collect();
+        let headers = vec![
+            ("From".to_string(), "hog@load.test".to_string()),
+            ("To".to_string(), "recipient@agency.govt.nz".to_string()),
+            (
+                "Subject".to_string(),
+                "large [SEC=UNCLASSIFIED]".to_string(),
+            ),
+        ];
+        let rcpts = vec!["recipient@agency.govt.nz".to_string()];
+        let mut sent = 0;
+        while !plan.stop.load(Ordering::Relaxed) {
+            let Ok(mut conn) = Connection::open(&target).await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let env = Envelope {
+                client_ip: "192.0.2.99",
+                helo: "mta.load.test",
+                mail_from: "hog@load.test",
+                rcpts: &rcpts,
+            };
+            if conn.greet(env.client_ip, env.helo).await.is_ok()
+                && conn.message(&env, &headers, &body).await.is_ok()
+            {
+                sent += 1;
+            }
+            let _ = conn.quit().await;
+        }
+        sent
+    })
+}
+
+/// Opens `n` connections and greets on each; they stay open while the guard lives.
+async fn hold_idle(target: &Target, n: usize) -> Result<Vec<Connection>, String> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = Connection::open(target)
+            .await
+            .map_err(|e| format!("idle connection: {e}"))?;
+        c.greet("192.0.2.50", "idle.load.test")
+            .await
+            .map_err(|e| format!("idle connection: {e}"))?;
+        held.push(c);
+    }
+    Ok(held)
+}
+
+/// `corpus --out DIR`: one .eml per message.
+pub fn write_corpus(args: &CorpusArgs, out: &Path) -> Result<(), String> {
+    let corpus = corpus::generate(&args.spec()?)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (i, m) in corpus.iter().enumerate() {
+        let mut eml = Vec::with_capacity(m.body.len() + 2048);
+        for (n, v) in &m.headers {
+            eml.extend_from_slice(format!("{n}: {}\r\n", v.replace('\n', "\r\n")).as_bytes());
+        }
+        eml.extend_from_slice(b"\r\n");
+        eml.extend_from_slice(&m.body);
+        let path = out.join(format!("{i:04}.eml"));
+        std::fs::write(&path, eml).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sge_milter::milter::{ListenAddr, Shared, bind, serve};
+    use sge_milter::pipeline::Engine;
+
+    fn args(target: String, label: &str) -> (Target, CorpusSpec) {
+        let spec = CorpusSpec {
+            count: 25,
+            seed: 7,
+            domain: "load.test".into(),
+            outbound_percent: 40,
+            sign: None,
+            fixed_size: None,
+        };
+        let _ = label;
+        (Target::parse(&target).unwrap(), spec)
+    }
+
+    async fn run_50(target: String) -> Samples {
+        let (target, spec) = args(target, "t");
+        let corpus = corpus::generate(&spec).unwrap();
+        let p = Arc::new(plan(target, corpus, 50, None, 2));
+        drive(&p, 4).await
+    }
+
+    /// Authentication off: the quick test must not depend on DNS.
+    fn engine() -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sge-milter.toml");
+        std::fs::write(&path, "[auth]\nenabled = false\n").unwrap();
+        let loaded = sge_milter::config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        Engine::compile(loaded).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fifty_messages_through_sge_milter_and_the_noop_milter_add_up() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = bind(&ListenAddr::Inet("127.0.0.1:0".into()), None)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Shared::new(engine()), async {
+            let _ = rx.await;
+        }));
+        let s = run_50(format!("inet:{addr}")).await;
+        assert_eq!(s.errors, 0);
+        assert_eq!(s.total.len(), 50);
+        assert_eq!(s.verdicts.total(), 50, "{:?}", s.verdicts);
+        // 10% of messages carry a payment card; outbound ones are refused.
+        assert!(s.verdicts.reject > 0, "{:?}", s.verdicts);
+        assert!(s.verdicts.accept > 0, "{:?}", s.verdicts);
+        let _ = tx.send(());
+        server.await.unwrap().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("noop.sock");
+        let listener = bind(&ListenAddr::Unix(sock.clone()), None).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::noop::run(listener, async {
+            let _ = rx.await;
+        }));
+        let s = run_50(format!("unix:{}", sock.display())).await;
+        assert_eq!((s.errors, s.verdicts.accept, s.edits), (0, 50, 50));
+        let _ = tx.send(());
+        server.await.unwrap().unwrap();
+    }
+}

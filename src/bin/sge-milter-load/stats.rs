@@ -1,0 +1,170 @@
+//! Counting and summarising one load run.
+
+use crate::client::Verdict;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Per-message samples, merged from every worker at the end.
+#[derive(Default)]
+pub struct Samples {
+    /// MAIL FROM to the end-of-message reply.
+    pub total: Vec<Duration>,
+    /// The end-of-message command alone.
+    pub eom: Vec<Duration>,
+    pub bytes: u64,
+    pub errors: u64,
+    /// Header edits the milter asked for.
+    pub edits: u64,
+    pub verdicts: Verdicts,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Verdicts {
+    pub accept: u64,
+    pub reject: u64,
+    pub tempfail: u64,
+    pub discard: u64,
+    pub quarantine: u64,
+}
+
+impl Verdicts {
+    pub fn count(&mut self, v: Verdict) {
+        match v {
+            Verdict::Continue | Verdict::Accept => self.accept += 1,
+            Verdict::Reject => self.reject += 1,
+            Verdict::Tempfail => self.tempfail += 1,
+            Verdict::Discard => self.discard += 1,
+            Verdict::Quarantine => self.quarantine += 1,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.accept + self.reject + self.tempfail + self.discard + self.quarantine
+    }
+}
+
+impl Samples {
+    pub fn merge(&mut self, other: Samples) {
+        self.total.extend(other.total);
+        self.eom.extend(other.eom);
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+        self.edits += other.edits;
+        let v = other.verdicts;
+        self.verdicts.accept += v.accept;
+        self.verdicts.reject += v.reject;
+        self.verdicts.tempfail += v.tempfail;
+        self.verdicts.discard += v.discard;
+        self.verdicts.quarantine += v.quarantine;
+    }
+}
+
+/// What a run prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub target: String,
+    pub concurrency: usize,
+    pub messages: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub msg_per_s: f64,
+    pub mb_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub eom_p50_ms: f64,
+    pub eom_p99_ms: f64,
+    pub verdicts: Verdicts,
+    pub header_edits: u64,
+    /// Peak resident memory of `--watch-pid` (VmHWM), when given.
+    pub peak_rss_mb: Option<f64>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+impl Report {
+    pub fn new(
+        label: &str,
+        target: &str,
+        concurrency: usize,
+        mut s: Samples,
+        wall: Duration,
+    ) -> Report {
+        s.total.sort_unstable();
+        s.eom.sort_unstable();
+        let secs = wall.as_secs_f64().max(1e-9);
+        let n = s.verdicts.total();
+        Report {
+            label: label.to_string(),
+            target: target.to_string(),
+            concurrency,
+            messages: n,
+            errors: s.errors,
+            seconds: secs,
+            msg_per_s: n as f64 / secs,
+            mb_per_s: s.bytes as f64 / secs / 1e6,
+            p50_ms: percentile(&s.total, 0.50),
+            p99_ms: percentile(&s.total, 0.99),
+            eom_p50_ms: percentile(&s.eom, 0.50),
+            eom_p99_ms: percentile(&s.eom, 0.99),
+            verdicts: s.verdicts,
+            header_edits: s.edits,
+            peak_rss_mb: None,
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let mut l = format!(
+            "{:<12} c{:<3} {:>7} msgs {:>9.1} msg/s {:>8.1} MB/s  p50 {:>7.2} ms  p99 {:>7.2} ms  eom p50 {:>6.2} p99 {:>6.2} ms  errors {}  accept {} reject {} tempfail {} quarantine {}",
+            self.label,
+            self.concurrency,
+            self.messages,
+            self.msg_per_s,
+            self.mb_per_s,
+            self.p50_ms,
+            self.p99_ms,
+            self.eom_p50_ms,
+            self.eom_p99_ms,
+            self.errors,
+            self.verdicts.accept,
+            self.verdicts.reject,
+            self.verdicts.tempfail,
+            self.verdicts.quarantine,
+        );
+        if let Some(rss) = self.peak_rss_mb {
+            l.push_str(&format!("  peak RSS {rss:.1} MB"));
+        }
+        l
+    }
+}
+
+/// Peak and current resident set of a process, in MB, from /proc.
+pub fn rss_mb(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_sample() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
