@@ -1,6 +1,11 @@
 //! DLP throughput with the default rules, straight into the scanner as the MIME
 //! walker would feed it (64 KiB decoded chunks): (a) 10 MB of English prose with no
-//! hits, (b) 10 MB of digit-dense CSV, (c) a 5 MB xlsx attachment (generated here).
+//! hits, (b) 10 MB of digit-dense CSV, (c) a 5 MB xlsx attachment (generated here),
+//! (d) 10 MB adversarial bodies: one-digit groups joined by each separator pattern
+//! (`1 1 1`, `1-1-1`, `1.1.1`, `1/1/1`, mixed, ...), to compare with the CSV.
+//!
+//! A counting global allocator prints the peak of live heap bytes while one body is
+//! scanned (the body itself excluded), per body: `peak_heap dlp/<name> <bytes>`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sge_milter::config::content::ContentConfig;
@@ -11,8 +16,59 @@ use sge_milter::message::{ContentSink, PartInfo};
 use sge_milter::policy::Finding;
 use sge_milter::scan::dlp::DlpScanner;
 use sge_milter::scan::{MessageFacts, Scanner};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live heap bytes and their peak (for the memory figures).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters
+// are updated on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            grew(l.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+            grew(new);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak live heap bytes above what was live before `f` ran.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
 
 const CHUNK: usize = 64 * 1024;
 
@@ -127,6 +183,63 @@ fn csv(len: usize) -> String {
     s
 }
 
+/// About `len` bytes of one-digit groups, each after `lead` and followed by a
+/// separator from `seps` (in turn).
+fn separated(len: usize, lead: &str, seps: &[&str]) -> String {
+    let mut s = String::with_capacity(len + 16);
+    let mut i = 0;
+    while s.len() < len {
+        s.push_str(lead);
+        s.push(char::from(b'1' + (i % 9) as u8));
+        s.push_str(seps[i % seps.len()]);
+        i += 1;
+    }
+    s
+}
+
+/// The adversarial bodies by name.
+const ADVERSARIAL: [&str; 9] = [
+    "space",
+    "dash",
+    "dot",
+    "slash",
+    "mixed",
+    "long_digits",
+    "alnum",
+    "plus_space",
+    "hash_dash",
+];
+
+fn adversarial(name: &str, len: usize) -> String {
+    match name {
+        "space" => separated(len, "", &[" "]),
+        "dash" => separated(len, "", &["-"]),
+        "dot" => separated(len, "", &["."]),
+        "slash" => separated(len, "", &["/"]),
+        "mixed" => separated(len, "", &[" ", "-", ".", "/", " ", "-", "/"]),
+        "long_digits" => "1234567890".repeat(len / 10),
+        "alnum" => separated(len, "A", &["B"]),
+        "plus_space" => format!("+{}", separated(len, "", &[" "])),
+        "hash_dash" => format!("#{}", separated(len, "", &["-"])),
+        _ => unreachable!("unknown body {name}"),
+    }
+}
+
+/// Whether the command line's filter selects benchmark `id`: bodies are generated
+/// and measured only when it does. The filter is read as criterion's usually are,
+/// substrings joined by `|`.
+fn selected(id: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .flat_map(|f| f.split('|'))
+            .any(|f| id.contains(f))
+}
+
 /// A minimal xlsx: a worksheet of numeric cells, compressed to about `len` bytes.
 fn xlsx(len: usize) -> Vec<u8> {
     let mut rng = Rng(13);
@@ -220,8 +333,25 @@ fn bench(c: &mut Criterion) {
     g.bench_function("prose_10MB_no_hits", |b| b.iter(|| scan_text(&s, &text)));
 
     let text = csv(10 * 1000 * 1000);
+    if selected("dlp/csv_10MB_digit_dense") {
+        let (_, peak) = peak_heap(|| scan_text(&s, &text));
+        println!("peak_heap dlp/csv_10MB_digit_dense {peak}");
+    }
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("csv_10MB_digit_dense", |b| b.iter(|| scan_text(&s, &text)));
+    drop(text);
+
+    for name in ADVERSARIAL {
+        let id = format!("sep_{name}_10MB");
+        if !selected(&format!("dlp/{id}")) {
+            continue;
+        }
+        let text = adversarial(name, 10 * 1000 * 1000);
+        let (_, peak) = peak_heap(|| scan_text(&s, &text));
+        println!("peak_heap dlp/{id} {peak}");
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(id.as_str(), |b| b.iter(|| scan_text(&s, &text)));
+    }
 
     let data = xlsx(5 * 1000 * 1000);
     let (findings, problems) = scan_binary(&s, &data);

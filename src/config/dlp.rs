@@ -57,6 +57,9 @@ pub struct SettingsSpec {
     /// No longer read: local domains are `[policy] local_domains` of sge-milter.toml.
     /// Kept in the model only so `check-rules` can name the line that still sets it.
     pub local_domains: Option<toml::Value>,
+    /// Distinct check-digit-valid values of one detector that make a bulk list
+    /// (high without a keyword); 0 turns bulk lists off.
+    pub bulk_min_count: usize,
 }
 
 impl Default for SettingsSpec {
@@ -64,6 +67,7 @@ impl Default for SettingsSpec {
         SettingsSpec {
             proximity: 300,
             local_domains: None,
+            bulk_min_count: 5,
         }
     }
 }

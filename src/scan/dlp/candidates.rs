@@ -6,6 +6,12 @@
 //! digits is skipped eight bytes at a time (SWAR), and the byte-by-byte state machine
 //! only runs inside digit runs. Its state survives chunk boundaries, so a token split
 //! across chunks is seen exactly once, whole.
+//!
+//! Its memory is bounded whatever the text: a token with more groups than any
+//! identifier shape stops storing them (`dead`), and a space-separated run keeps at
+//! most `MAX_SHAPE_GROUPS` groups plus one too long to be part of a match.
+
+use super::identify;
 
 /// Longest digit group that can belong to an identifier (a 19-digit card).
 pub const MAX_GROUP: usize = 19;
@@ -42,6 +48,12 @@ impl Group {
 
     pub fn end(&self) -> u64 {
         self.start + self.len as u64
+    }
+
+    /// Never part of a candidate: glued to a word, or longer than any identifier's
+    /// group (so a long group splits a space-separated run, see `group_too_long`).
+    fn excluded(&self) -> bool {
+        self.glued || self.len > MAX_GROUP
     }
 
     fn push(&mut self, b: u8) {
@@ -117,6 +129,9 @@ pub struct Tokenizer {
     /// The token follows `+` or `#` (a phone or reference number): every group of
     /// it is out, however it splits.
     marked: bool,
+    /// The token has more groups than any shape (`1-1-1-1-1-1`): it is read to its
+    /// end but nothing of it is kept, and it yields no candidate.
+    dead: bool,
 }
 
 impl Default for Tokenizer {
@@ -134,6 +149,7 @@ impl Default for Tokenizer {
             sep: 0,
             start: 0,
             marked: false,
+            dead: false,
         }
     }
 }
@@ -178,9 +194,7 @@ impl Tokenizer {
                     .position(|b| !b.is_ascii_digit())
                     .unwrap_or(rest.len());
                 if n > 0 {
-                    if let Some(g) = self.groups.last_mut() {
-                        g.push_slice(&rest[..n]);
-                    }
+                    self.push_digits(&rest[..n], sink);
                     i += n;
                     continue;
                 }
@@ -192,6 +206,24 @@ impl Tokenizer {
         }
         self.pos = base + chunk.len() as u64;
         self.remember_tail(chunk);
+    }
+
+    /// Start of the earliest text that may still be part of a candidate not yet
+    /// handed over; `None` when every candidate so far has been. Every later
+    /// candidate starts at or after it (or after `position()` when `None`).
+    pub fn pending_start(&self) -> Option<u64> {
+        if matches!(self.state, State::Idle | State::Skip) || self.dead || self.marked {
+            return None;
+        }
+        if self.sep == b' ' {
+            return self
+                .groups
+                .iter()
+                .find(|g| g.len <= MAX_GROUP)
+                .map(|g| g.start);
+        }
+        let live = !self.groups.is_empty() && self.groups.iter().all(|g| g.len <= MAX_GROUP);
+        live.then_some(self.start)
     }
 
     /// End of the part: whatever token is open ends here.
@@ -281,6 +313,28 @@ impl Tokenizer {
         self.groups.clear();
         self.sep = 0;
         self.marked = false;
+        self.dead = false;
+    }
+
+    /// More digits of the last group.
+    fn push_digits(&mut self, digits: &[u8], sink: &mut impl CandidateSink) {
+        if let Some(g) = self.groups.last_mut() {
+            let was = g.len;
+            g.push_slice(digits);
+            if was <= MAX_GROUP && g.len > MAX_GROUP {
+                self.group_too_long(sink);
+            }
+        }
+    }
+
+    /// The last group just grew past `MAX_GROUP` digits: no candidate can contain
+    /// it. In a space-separated run it splits the run, so the groups before it are
+    /// decided now (what they give does not depend on anything after); this bounds
+    /// how long a candidate waits to be handed over.
+    fn group_too_long(&mut self, sink: &mut impl CandidateSink) {
+        if self.nletters == 0 && self.sep == b' ' && self.groups.len() > 1 {
+            self.offer_sub_runs(self.groups.len() - 1, true, sink);
+        }
     }
 
     /// One byte in a non-idle state. Returns false when the byte must be looked at
@@ -298,9 +352,7 @@ impl Tokenizer {
             }
             State::Digits => {
                 if b.is_ascii_digit() {
-                    if let Some(g) = self.groups.last_mut() {
-                        g.push(b);
-                    }
+                    self.push_digits(&[b], sink);
                     return true;
                 }
                 if b.is_ascii_alphabetic() {
@@ -326,8 +378,16 @@ impl Tokenizer {
             }
             State::AfterSep => {
                 if b.is_ascii_digit() {
-                    if self.sep == b' ' && self.groups.len() >= MAX_SHAPE_GROUPS {
-                        self.drain_space_run(false, sink);
+                    if self.sep == b' ' {
+                        if self.groups.len() >= MAX_SHAPE_GROUPS {
+                            self.drain_space_run(false, sink);
+                        }
+                    } else if self.dead || self.groups.len() >= MAX_SHAPE_GROUPS {
+                        // More groups than any shape: read on, keep nothing.
+                        self.dead = true;
+                        self.groups.clear();
+                        self.state = State::Digits;
+                        return true;
                     }
                     let mut g = Group::new(at);
                     g.push(b);
@@ -401,7 +461,8 @@ impl Tokenizer {
         }
         if self.sep == b' ' {
             self.drain_space_run(true, sink);
-        } else if !self.groups.iter().any(|g| g.glued) && self.groups.len() <= MAX_SHAPE_GROUPS {
+        } else if !self.groups.iter().any(Group::excluded) && self.groups.len() <= MAX_SHAPE_GROUPS
+        {
             let last = self.groups[self.groups.len() - 1];
             let end = if self.nsuffix > 0 {
                 last.end() + self.nsuffix as u64
@@ -426,20 +487,32 @@ impl Tokenizer {
     /// Not final: only complete runs of `MAX_SHAPE_GROUPS` at the front are decided,
     /// which keeps the buffer bounded on endless tables.
     fn drain_space_run(&mut self, last: bool, sink: &mut impl CandidateSink) {
+        self.offer_sub_runs(self.groups.len(), last, sink);
+    }
+
+    /// `drain_space_run` over the first `n` groups only.
+    fn offer_sub_runs(&mut self, n: usize, last: bool, sink: &mut impl CandidateSink) {
         if self.marked {
-            self.groups.clear();
+            self.groups.drain(..n);
             return;
         }
         let mut s = 0;
-        while s < self.groups.len() {
-            let avail = self.groups.len() - s;
+        while s < n {
+            let avail = n - s;
             if !last && avail < MAX_SHAPE_GROUPS {
                 break;
             }
             let mut taken = 1;
-            for k in (1..=avail.min(MAX_SHAPE_GROUPS)).rev() {
+            // Most runs (`1 1 1`, table columns) start with a group no numeric
+            // identifier starts with: nothing to offer from here.
+            let max_k = if identify::may_start_numeric(self.groups[s].len) {
+                avail.min(MAX_SHAPE_GROUPS)
+            } else {
+                0
+            };
+            for k in (1..=max_k).rev() {
                 let run = &self.groups[s..s + k];
-                if run.iter().any(|g| g.glued) {
+                if run.iter().any(Group::excluded) {
                     continue;
                 }
                 let c = Candidate {
@@ -587,5 +660,42 @@ mod tests {
         }
         t.finish(&mut c);
         assert_eq!(c.0, whole, "byte by byte");
+    }
+
+    /// A run of more digits than any group holds, fed in pieces, and runs that a
+    /// long group splits, give the same tokens however the text is cut.
+    #[test]
+    fn long_runs_in_pieces() {
+        let long = "7".repeat(45);
+        let text = format!("x {long} 4111 1111 1111 1111 {long}-49091850 49091850 {long}");
+        let whole = tokens(&text);
+        assert_eq!(
+            whole,
+            ["4111 1111 1111 1111@48..67", "49091850@123..131"],
+            "{text}"
+        );
+        for piece in [1, 2, 7, 19, 20, 64] {
+            let mut t = Tokenizer::default();
+            let mut c = Collect::default();
+            for p in text.as_bytes().chunks(piece) {
+                t.feed(p, &mut c);
+            }
+            t.finish(&mut c);
+            assert_eq!(c.0, whole, "pieces of {piece}");
+        }
+    }
+
+    /// A token with more groups than any shape keeps no groups, and yields nothing.
+    #[test]
+    fn endless_dash_runs_keep_nothing() {
+        let mut t = Tokenizer::default();
+        let mut c = Collect::default();
+        for _ in 0..10_000 {
+            t.feed(b"12-", &mut c);
+            assert!(t.groups.len() <= MAX_SHAPE_GROUPS);
+        }
+        t.feed(b"34 ok 049-091-850", &mut c);
+        t.finish(&mut c);
+        assert_eq!(c.0, ["049-091-850@30006..30017"]);
     }
 }

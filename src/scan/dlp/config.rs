@@ -15,6 +15,9 @@ use crate::scan::markings::embedded_vocabulary;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::BTreeMap;
 
+/// Largest `bulk_min_count`: the distinct values are kept per message until then.
+const MAX_BULK_MIN_COUNT: usize = 1000;
+
 /// A compiled custom detector.
 #[derive(Debug)]
 pub enum Custom {
@@ -64,6 +67,8 @@ pub struct Compiled {
     /// Which built-ins have keywords at all (others never reach high).
     pub has_keywords: u8,
     pub proximity: usize,
+    /// Distinct valid values of one built-in that count as a bulk list (0: off).
+    pub bulk_min_count: usize,
     /// `[policy] local_domains`: recipients outside them are external.
     pub local_domains: DomainSet,
     pub rules: Vec<Rule>,
@@ -138,6 +143,12 @@ impl Compiled {
                     .into(),
             );
         }
+        if spec.settings.bulk_min_count > MAX_BULK_MIN_COUNT {
+            errors.on_line(
+                line_of_key(&file.text, "bulk_min_count"),
+                format!("[settings] bulk_min_count must be at most {MAX_BULK_MIN_COUNT}"),
+            );
+        }
         let (names, custom) = compile_detectors(spec.detectors, &mut errors);
         let keywords = compile_keywords(&spec.keywords, &mut errors);
         let rules = compile_rules(spec.rules, &names, ctx, &mut errors);
@@ -168,6 +179,7 @@ impl Compiled {
             max_keyword: keywords.max_len,
             has_keywords: keywords.has_keywords,
             proximity: spec.settings.proximity,
+            bulk_min_count: spec.settings.bulk_min_count,
             local_domains: DomainSet::from_names(ctx.local_domains),
             rules,
         })

@@ -89,6 +89,13 @@ fn identify_lettered(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence
     false
 }
 
+/// Whether a numeric identifier's first group can have `len` digits: the first
+/// group of every shape `identify_numeric` accepts (IRD 8, 9, 2-3-3, 3-3-3; bank
+/// 2-4-7-s; cards 13-19 or 4-...). Lets the tokenizer skip runs cheaply.
+pub fn may_start_numeric(len: usize) -> bool {
+    matches!(len, 2..=4 | 8 | 9 | 13..=19)
+}
+
 fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)) -> bool {
     let mut lens = [0usize; super::candidates::MAX_SHAPE_GROUPS];
     let n = c.groups.len();
@@ -103,6 +110,20 @@ fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)
         *l = g.len;
     }
     let lens = &lens[..n];
+    let is_ird_shape = matches!(lens, [8] | [9] | [2, 3, 3] | [3, 3, 3]);
+    let is_bank_shape = matches!(lens, [2, 4, 7, 2..=4]);
+    let is_card_shape = matches!(
+        lens,
+        [13..=19] | [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 1..=3]
+    );
+    // Most runs (table columns, `1 1 1`) fit no shape: decided before any copying.
+    if !(is_ird_shape || is_bank_shape || is_card_shape) {
+        return false;
+    }
+    debug_assert!(
+        may_start_numeric(lens[0]),
+        "may_start_numeric misses {lens:?}"
+    );
     let mut digits = [0u8; 24];
     let mut total = 0;
     for g in c.groups {
@@ -114,7 +135,6 @@ fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)
         total += d.len();
     }
     let all = &digits[..total];
-    let is_ird_shape = matches!(lens, [8] | [9] | [2, 3, 3] | [3, 3, 3]);
     if is_ird_shape && !(n == 1 && looks_like_date(all)) {
         let conf = if validators::nz_ird(all) {
             Confidence::Medium
@@ -124,7 +144,7 @@ fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)
         hit(Builtin::NzIrd, conf);
         return true;
     }
-    if let [2, 4, 7, 2..=4] = lens {
+    if is_bank_shape {
         let g = c.groups;
         let conf = if validators::nz_bank_account(
             g[0].digits(),
@@ -139,10 +159,6 @@ fn identify_numeric(c: &Candidate<'_>, hit: &mut impl FnMut(Builtin, Confidence)
         hit(Builtin::NzBankAccount, conf);
         return true;
     }
-    let is_card_shape = matches!(
-        lens,
-        [13..=19] | [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 1..=3]
-    );
     if is_card_shape && validators::card::issuer_prefix(all) {
         let conf = if validators::luhn(all) {
             Confidence::Medium
@@ -167,6 +183,31 @@ fn looks_like_date(d: &[u8]) -> bool {
         (1900..=2099).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&day)
     };
     ymd(num(0..4), num(4..6), num(6..8)) || ymd(num(4..8), num(2..4), num(0..2))
+}
+
+/// The value of a candidate, whatever way it was typed (`049-091-850` and
+/// `49091850` are one IRD number): its digits (and letters, in base 36), as a
+/// number. Distinct for every identifier of one detector (at most 19 digits, or 7
+/// letters and digits).
+pub fn value_key(c: &Candidate<'_>) -> u64 {
+    let radix = if c.letters.is_empty() && c.suffix.is_empty() {
+        10
+    } else {
+        36
+    };
+    let digits = c.groups.iter().flat_map(|g| g.digits().iter());
+    c.letters
+        .iter()
+        .chain(digits)
+        .chain(c.suffix.iter())
+        .fold(0u64, |key, &b| {
+            let v = if b.is_ascii_digit() {
+                b - b'0'
+            } else {
+                b.to_ascii_uppercase().wrapping_sub(b'A').wrapping_add(10)
+            };
+            key.wrapping_mul(radix).wrapping_add(u64::from(v))
+        })
 }
 
 /// The candidate as typed, with every letter and digit but the last few replaced by

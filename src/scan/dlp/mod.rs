@@ -115,6 +115,7 @@ impl DlpState {
         let mut best = rule.min_confidence;
         let mut by_detector = Vec::new();
         let mut detections = Vec::new();
+        let mut bulk = false;
         for &d in &rule.detectors {
             let n = self.tally.at_least(d, rule.min_confidence);
             if n == 0 {
@@ -135,6 +136,7 @@ impl DlpState {
                 .collect();
             samples.extend(det_samples.iter().map(|s| s.to_string()));
             names.push(c.names[d].clone());
+            bulk |= t.bulk;
             detections.push(Detection {
                 detector: c.names[d].clone(),
                 confidence: top.as_str(),
@@ -145,15 +147,17 @@ impl DlpState {
                 "count": n,
                 "confidence": top.as_str(),
                 "samples": det_samples,
+                "bulk": t.bulk,
             }));
         }
         samples.truncate(tally::MAX_SAMPLES);
         let detector = names.join(",");
         let detail = format!(
-            "{} ({} x{count}, {} confidence)",
+            "{} ({} x{count}, {} confidence{})",
             rule.reason,
             detector,
-            best.as_str()
+            best.as_str(),
+            if bulk { ", bulk list" } else { "" }
         );
         Finding::new(&rule.id, FindingKind::Dlp, rule.action, detail)
             .with_data(serde_json::json!({
@@ -205,6 +209,7 @@ impl ScanState for DlpState {
         // A walker that ended without part_end still has text in flight.
         let c = &self.scanner.compiled;
         self.stream.finish(c, &mut self.tally);
+        self.tally.promote_bulk(c.bulk_min_count);
         let rank = facts.classification.as_ref().map_or(0, |c| c.rank);
         for (rule, &active) in self.compiled().rules.iter().zip(&self.active) {
             if !active || !self.rule_applies(rule, env, rank) {
