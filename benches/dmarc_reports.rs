@@ -8,11 +8,11 @@ use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::dmarc::Dmarc;
 use mail_auth::{DmarcOutput, DmarcResult};
 use sge_milter::auth::SpfVerdict;
-use sge_milter::auth::dmarc_record::observation;
 use sge_milter::auth::inbound::InboundResults;
 use sge_milter::auth::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
 use sge_milter::config::Action;
 use sge_milter::dmarc_reports::Recorder;
+use sge_milter::dmarc_reports::observe::observation;
 use sge_milter::policy::{Finding, FindingKind};
 use std::sync::Arc;
 

@@ -294,9 +294,13 @@ async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) 
         .unwrap_or(std::path::Path::new(""));
     if !cfg.tls_policy.listen.is_empty() {
         let s = Arc::clone(shared);
-        let addr = sge_milter::tls_policy::start(cfg, base_dir, Box::new(move || s.engine()))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let addr = sge_milter::tls_policy::start(
+            cfg,
+            base_dir,
+            Box::new(move || -> Arc<dyn sge_milter::tls_policy::RunningConfig> { s.engine() }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(listen = %addr, "TLS policy socketmap for Postfix smtp_tls_policy_maps");
     }
     if !cfg.posture.domains.is_empty() {

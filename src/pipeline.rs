@@ -161,6 +161,15 @@ impl Engine {
     }
 }
 
+impl crate::tls_policy::RunningConfig for Engine {
+    fn tls_policy(&self) -> &crate::config::TlsPolicyConfig {
+        &self.loaded.config.tls_policy
+    }
+    fn routes(&self) -> &crate::policy::routes::RoutePolicy {
+        self.markings.routes()
+    }
+}
+
 /// Passes decoded content to every scanner state and remembers MIME anomalies.
 struct Fanout {
     states: Vec<Box<dyn ScanState>>,
@@ -388,6 +397,9 @@ impl MessageScan {
         let mut auth_edits = Vec::new();
         if let Some(auth) = &mut self.auth {
             let outcome = auth.verify(self.raw.bytes(), self.spf.as_ref()).await;
+            if let Some((spf, results)) = &outcome.verified {
+                crate::dmarc_reports::observe_inbound(spf, results, &outcome.findings);
+            }
             self.findings.extend(outcome.findings);
             auth_edits = outcome.header_edits;
         }

@@ -6,7 +6,6 @@
 //! [`MessageAuth`] follows one message through the pipeline.
 
 pub mod cache;
-pub mod dmarc_record;
 pub mod dns;
 pub mod enforce;
 pub mod inbound;
@@ -199,6 +198,9 @@ pub struct AuthOutcome {
     pub findings: Vec<Finding>,
     /// In the order they are to be applied (deletions first).
     pub header_edits: Vec<HeaderEdit>,
+    /// Inbound mail that was verified: the SPF verdict and the results, for
+    /// `[dmarc_reports]` (recorded by the pipeline, so auth does not depend on it).
+    pub verified: Option<(SpfVerdict, inbound::InboundResults)>,
 }
 
 /// One message's authentication state.
@@ -304,11 +306,7 @@ impl MessageAuth {
             results.dmarc.sampled_out = Some(!sampled_in(pct));
         }
         out.findings = enforce::inbound_findings(&self.engine.policy, &spf, &results);
-        if let Some(recorder) = crate::dmarc_reports::recorder()
-            && let Some(obs) = dmarc_record::observation(&spf, &results, &out.findings)
-        {
-            recorder.record(obs);
-        }
+        out.verified = Some((spf.clone(), results.clone()));
         out.header_edits.push(HeaderEdit::Insert {
             index: 0,
             name: AR_HEADER.into(),

@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod ingest;
+pub mod observe;
 pub mod record;
 pub mod report;
 pub mod send;
@@ -59,6 +60,19 @@ static RECORDER: OnceLock<Recorder> = OnceLock::new();
 /// the first call wins, later ones return the installed one.
 pub fn install(recorder: Recorder) -> &'static Recorder {
     RECORDER.get_or_init(|| recorder)
+}
+
+/// Records one inbound message's DMARC evaluation when reports are enabled.
+pub fn observe_inbound(
+    spf: &crate::auth::SpfVerdict,
+    results: &crate::auth::inbound::InboundResults,
+    findings: &[crate::policy::Finding],
+) {
+    if let Some(recorder) = recorder()
+        && let Some(obs) = observe::observation(spf, results, findings)
+    {
+        recorder.record(obs);
+    }
 }
 
 /// The installed recorder, if reports are enabled in this process.

@@ -67,7 +67,7 @@ fn smtp(addr: &str, from: &str, to: &str, message: &[u8]) -> Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut w = stream;
     expect(&mut reader, 220)?;
-    let host = crate::dmarc_reports::send::host_name();
+    let host = crate::auth::host_name();
     for (cmd, code) in [
         (format!("EHLO {host}\r\n"), 250),
         (format!("MAIL FROM:<{from}>\r\n"), 250),

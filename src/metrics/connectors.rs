@@ -1,7 +1,7 @@
 //! Families of the connector features: the TLS policy socketmap, MTA-STS fetches and
 //! the posture monitor. Recorded with plain values (`&str`, `f64`).
 
-use super::families::{Family, counter_vec, opts};
+use super::family::{Family, counter_vec, opts};
 use prometheus::{Gauge, GaugeVec, IntCounterVec, Registry};
 
 /// `tls_policy_lookups_total{policy}` label values: which rule answered Postfix.

@@ -1,15 +1,13 @@
 //! The metric families and their registry.
 
 use super::caches::{CacheReading, CacheSource};
+use super::family::{Family, counter_vec, gauge, gauge_vec, histogram};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
 use crate::config::Action;
 use crate::envelope::Direction;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
-
-const NAMESPACE: &str = "sgemilter";
 
 /// Latency buckets (seconds) for whole messages and end-of-message work: a clean
 /// message takes well under a millisecond, DNS-bound authentication tens of ms.
@@ -57,14 +55,6 @@ pub struct Metrics {
     /// TLS policy socketmap, MTA-STS and posture families.
     pub connectors: super::connectors::ConnectorMetrics,
     pub(super) caches: CacheSource,
-}
-
-/// One exported family: name (without the `sgemilter_` namespace), help text and
-/// label names.
-pub(super) struct Family {
-    pub(super) name: &'static str,
-    pub(super) help: &'static str,
-    pub(super) labels: &'static [&'static str],
 }
 
 const RULE_MATCHES_TOTAL: Family = Family {
@@ -180,29 +170,6 @@ const MESSAGES_TOTAL: Family = Family {
     help: "Messages decided, by direction and final action.",
     labels: &["direction", "action"],
 };
-
-pub(super) fn opts(f: &Family) -> Opts {
-    Opts::new(f.name, f.help).namespace(NAMESPACE)
-}
-
-fn histogram(f: &Family, buckets: &[f64]) -> Histogram {
-    let o = HistogramOpts::new(f.name, f.help)
-        .namespace(NAMESPACE)
-        .buckets(buckets.to_vec());
-    Histogram::with_opts(o).expect("static histogram options are valid")
-}
-
-fn gauge(f: &Family) -> IntGauge {
-    IntGauge::with_opts(opts(f)).expect("static gauge options are valid")
-}
-
-pub(super) fn counter_vec(f: &Family) -> IntCounterVec {
-    IntCounterVec::new(opts(f), f.labels).expect("static counter options are valid")
-}
-
-fn gauge_vec(f: &Family) -> IntGaugeVec {
-    IntGaugeVec::new(opts(f), f.labels).expect("static gauge options are valid")
-}
 
 impl Default for Metrics {
     fn default() -> Self {

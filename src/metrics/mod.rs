@@ -9,6 +9,7 @@
 mod caches;
 pub mod connectors;
 mod families;
+mod family;
 pub mod http;
 mod record;
 

@@ -12,7 +12,7 @@ pub use socketmap::{Reply, serve};
 
 use crate::config::line_with;
 use crate::config::{ConfigError, LoadedConfig, TlsPolicyConfig};
-use crate::pipeline::Engine;
+use crate::policy::routes::RoutePolicy;
 use crate::spf_eval::SpfDns;
 use mta_sts::{Mode, MtaSts};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<ConfigError> {
 pub async fn start(
     config: &crate::config::Config,
     base_dir: &std::path::Path,
-    engine: Box<dyn Fn() -> Arc<Engine> + Send + Sync>,
+    engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
 ) -> Result<std::net::SocketAddr, String> {
     let cfg = &config.tls_policy;
     let dns = crate::auth::dns::Dns::new(&config.dns)?;
@@ -135,16 +135,23 @@ impl NextHop {
     }
 }
 
+/// What the socketmap reads from the running configuration (the pipeline's `Engine`
+/// implements it), so this module does not import the pipeline that validates it.
+pub trait RunningConfig: Send + Sync {
+    fn tls_policy(&self) -> &TlsPolicyConfig;
+    fn routes(&self) -> &RoutePolicy;
+}
+
 /// Answers look-ups against the running configuration (reloads apply).
 pub struct PolicyService<D> {
-    engine: Box<dyn Fn() -> Arc<Engine> + Send + Sync>,
+    engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
     dns: Arc<D>,
     mta_sts: Option<MtaSts>,
 }
 
 impl<D: SpfDns> PolicyService<D> {
     pub fn new(
-        engine: Box<dyn Fn() -> Arc<Engine> + Send + Sync>,
+        engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
         dns: Arc<D>,
         mta_sts: Option<MtaSts>,
     ) -> Self {
@@ -157,13 +164,13 @@ impl<D: SpfDns> PolicyService<D> {
 
     /// The map name Postfix must use.
     pub fn map_name(&self) -> String {
-        (self.engine)().loaded.config.tls_policy.map_name.clone()
+        (self.engine)().tls_policy().map_name.clone()
     }
 
     /// The policy for one next-hop key.
     pub async fn lookup(&self, key: &str) -> (Source, Reply) {
         let engine = (self.engine)();
-        let cfg: &TlsPolicyConfig = &engine.loaded.config.tls_policy;
+        let cfg: &TlsPolicyConfig = engine.tls_policy();
         let hop = NextHop::parse(key);
         let explicit = cfg
             .domains
@@ -181,7 +188,7 @@ impl<D: SpfDns> PolicyService<D> {
         let Some(hop) = hop else {
             return (Source::None, Reply::NotFound);
         };
-        if engine.markings().routes().requires_verified_tls(&hop.host) {
+        if engine.routes().requires_verified_tls(&hop.host) {
             let policy = format!("secure match={}", cfg.restricted_match.trim());
             return (Source::RestrictedGroup, Reply::Ok(policy));
         }

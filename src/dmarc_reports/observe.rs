@@ -1,11 +1,9 @@
 //! Turning one inbound message's DMARC evaluation into the plain value
 //! `[dmarc_reports]` counts (pure: no I/O, no locks).
 
-use super::inbound::InboundResults;
-use super::spf_check::{SpfIdentity, SpfVerdict};
-use crate::dmarc_reports::record::{
-    Disposition, DkimAuth, DmarcRecord, Observation, Published, Reason, SpfAuth,
-};
+use super::record::{Disposition, DkimAuth, DmarcRecord, Observation, Published, Reason, SpfAuth};
+use crate::auth::inbound::InboundResults;
+use crate::auth::spf_check::{SpfIdentity, SpfVerdict};
 use crate::policy::{Action, Finding};
 use mail_auth::DmarcResult;
 use mail_auth::dmarc::{Alignment, Policy};
