@@ -56,7 +56,7 @@ pub fn generate(alg: KeyAlgorithm) -> Result<GeneratedKey, String> {
     }
 }
 
-pub(crate) fn pem_wrap(label: &str, der: &[u8]) -> String {
+fn pem_wrap(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {

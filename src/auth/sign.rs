@@ -185,7 +185,11 @@ mod tests {
             0x04, 0x20,
         ];
         der.extend_from_slice(&[7u8; 32]);
-        let pem = crate::auth::keygen::pem_wrap("PRIVATE KEY", &der);
+        use base64::Engine as _;
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ed.pem");
         std::fs::write(&path, pem).unwrap();
