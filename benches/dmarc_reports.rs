@@ -66,8 +66,9 @@ fn bench(c: &mut Criterion) {
             recorder.record(obs);
         })
     });
+    // One row per source: at most 256 (a `cargo test` run iterates only once).
     let pending = recorder.aggregate().take();
-    assert_eq!(pending.counts.len(), 256);
+    assert!((1..=256).contains(&pending.counts.len()));
 }
 
 criterion_group!(benches, bench);

@@ -8,40 +8,11 @@ mod common;
 mod dmarc_reports_support;
 mod metrics_support;
 
-use base64::Engine as _;
 use common::{WAIT, wait_for};
-use dmarc_reports_support::{dmarc_reports, send_raw};
+use dmarc_reports_support::{as_file, dmarc_reports, gzip, report, report_mail, send_raw};
 use indymilter_test::Status;
 use std::io::Write;
 use std::path::Path;
-
-/// One aggregate report as big receivers write them (no namespace, RFC 7489
-/// Appendix C shape); `rows` are (ip, count, disposition, dkim, spf).
-fn report(org: &str, id: &str, domain: &str, rows: &[(&str, u32, &str, &str, &str)]) -> String {
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\n  <report_metadata>\n    \
-         <org_name>{org}</org_name>\n    <email>noreply-dmarc@{org}</email>\n    \
-         <report_id>{id}</report_id>\n    <date_range><begin>1764633600</begin><end>1764719999</end></date_range>\n  \
-         </report_metadata>\n  <policy_published>\n    <domain>{domain}</domain>\n    <adkim>r</adkim>\n    \
-         <aspf>r</aspf>\n    <p>reject</p>\n    <sp>reject</sp>\n    <pct>100</pct>\n  </policy_published>\n"
-    );
-    for (ip, count, disposition, dkim, spf) in rows {
-        xml.push_str(&format!(
-            "  <record>\n    <row>\n      <source_ip>{ip}</source_ip>\n      <count>{count}</count>\n      \
-             <policy_evaluated><disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf></policy_evaluated>\n    \
-             </row>\n    <identifiers><header_from>{domain}</header_from></identifiers>\n    \
-             <auth_results><spf><domain>{domain}</domain><result>{spf}</result></spf></auth_results>\n  </record>\n"
-        ));
-    }
-    xml.push_str("</feedback>\n");
-    xml
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -49,47 +20,6 @@ fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
         .unwrap();
     w.write_all(data).unwrap();
     w.finish().unwrap().into_inner()
-}
-
-/// A report mail: headers, and a multipart body with the gzip attachment.
-fn report_mail(to: &str, gz: &[u8]) -> (Vec<(&'static str, String)>, Vec<u8>) {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(gz);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    let headers = vec![
-        ("From", "noreply-dmarc-support@mailbox.example".to_string()),
-        ("To", to.to_string()),
-        (
-            "Subject",
-            "Report domain: agency.test Submitter: mailbox.example Report-ID: <r4>".to_string(),
-        ),
-        ("MIME-Version", "1.0".to_string()),
-        (
-            "Content-Type",
-            "multipart/mixed; boundary=\"b1\"".to_string(),
-        ),
-    ];
-    let body = format!(
-        "--b1\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate report.\r\n--b1\r\n\
-         Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\
-         Content-Disposition: attachment; filename=\"mailbox.example!agency.test!1764633600!1764719999.xml.gz\"\r\n\r\n\
-         {}\r\n--b1--\r\n",
-        lines.join("\r\n")
-    );
-    (headers, body.into_bytes())
-}
-
-fn as_file((headers, body): &(Vec<(&'static str, String)>, Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (n, v) in headers {
-        out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
 }
 
 fn write(dir: &Path, name: &str, data: &[u8]) -> String {

@@ -111,14 +111,20 @@ fn inbound_above_the_system_ceiling_is_refused_and_accepted_mail_is_traced() {
         secret.reply
     );
 
-    let restricted = pf.smtp(
-        PARTNER,
-        &[SENDER],
-        &message(
-            "plan",
-            "X-Protective-Marking: VER=2018.1, NS=govt.nz,\r\n SEC=RESTRICTED, CAVEAT=SH:BUDGET\r\n",
-        ),
+    let restricted_header =
+        "X-Protective-Marking: VER=2018.1, NS=govt.nz,\r\n SEC=RESTRICTED, CAVEAT=SH:BUDGET\r\n";
+    // From the Restricted group, RESTRICTED must come over a TLS connector
+    // (marking.restricted_no_tls, reject by default); this test Postfix has no TLS.
+    let from_partner = pf.smtp(PARTNER, &[SENDER], &message("plan", restricted_header));
+    assert!(!from_partner.accepted, "{}", from_partner.reply);
+    assert!(
+        from_partner.reply.contains("marking.restricted_no_tls"),
+        "{}",
+        from_partner.reply
     );
+
+    // From elsewhere, within the system ceiling: accepted, traced and tagged.
+    let restricted = pf.smtp(OUTSIDER, &[SENDER], &message("plan", restricted_header));
     assert!(restricted.accepted, "{}", restricted.reply);
     let delivered = pf.wait_delivered(1, WAIT);
     assert_eq!(delivered.len(), 1);

@@ -4,6 +4,7 @@
 //! return data. Needs root, postfix and prometheus: run through `integration/test.sh`.
 
 mod common;
+mod dmarc_reports_support;
 mod metrics_support;
 
 use common::{Postfix, PostfixOptions, WAIT, free_port, wait_for};
@@ -156,11 +157,21 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // Nothing trusted: the plain smtpd port is inbound, the submission port outbound.
     // The resolver is a closed loopback port: inbound authentication gets temperror
     // (a DNS failure, counted as such) and, by config, still accepts the mail.
+    // The posture monitor (one domain, failing on the closed resolver) and DMARC
+    // report capture are on, so their dashboard rows have data too.
+    let store = tempfile::tempdir().expect("tempdir");
     let config = format!(
         "[direction]\ntrusted_networks = []\n\
          [dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout = \"200ms\"\nattempts = 1\n\
-         [auth]\ndns_error_action = \"accept\"\n",
-        free_port()
+         [auth]\ndns_error_action = \"accept\"\n\
+         [policy]\nlocal_domains = [\"agency.test\"]\n\
+         [posture]\ndomains = [\"posture.invalid\"]\n{}",
+        free_port(),
+        dmarc_reports_support::reports_section(
+            &format!("file:{}", store.path().join("dmarc").display()),
+            "sendmail:/nonexistent",
+            "ingest_addresses = [\"dmarc@agency.test\"]",
+        )
     );
     let (milter, metrics_addr) = start_milter(&config);
     let prom = Prometheus::start(&metrics_addr);
@@ -192,6 +203,22 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         pf.submit(FROM, &[TO], &message(&format!("out {subject}"), body));
         sent += 2.0;
     }
+    // A DMARC aggregate report about our domain, mailed to the rua mailbox.
+    let report = dmarc_reports_support::report(
+        "mailbox.example",
+        "prom-1",
+        "agency.test",
+        &[
+            ("198.51.100.9", 4, "reject", "fail", "fail"),
+            ("192.0.2.1", 6, "none", "pass", "pass"),
+        ],
+    );
+    let mail = dmarc_reports_support::as_file(&dmarc_reports_support::report_mail(
+        "dmarc@agency.test",
+        &dmarc_reports_support::gzip(report.as_bytes()),
+    ));
+    pf.smtp("noreply@mailbox.example", &["dmarc@agency.test"], &mail);
+    sent += 1.0;
     // Every decision reached Prometheus, then a few more scrapes so every rate window
     // holds samples from after the traffic.
     let seen = wait_for(WAIT, || {
@@ -204,6 +231,17 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         milter.log(),
         prom.log()
     );
+    for family in [
+        "sgemilter_posture_last_run_timestamp_seconds",
+        "sgemilter_dmarc_report_messages_total",
+    ] {
+        let seen = wait_for(WAIT, || (scraped_total(&prom, family) > 0.0).then_some(()));
+        assert!(
+            seen.is_some(),
+            "no {family} in Prometheus\nmilter log:\n{}",
+            milter.log()
+        );
+    }
     std::thread::sleep(Duration::from_secs(3));
 
     let up = prom.query("up{job=\"sge-milter\"}").expect("up query");
