@@ -9,13 +9,13 @@
 # fuzz/seeds/TARGET (read only) plus whatever earlier runs added to fuzz/corpus/TARGET.
 # Targets run two at a time (CI has 2 cores).
 #
-# Environment: SGE_FUZZ_SECONDS (default 40) per target; SGE_FUZZ_JOBS (default 2).
+# Environment: SGE_FUZZ_SECONDS (default 20) per target; SGE_FUZZ_JOBS (default 2).
 # A crash leaves its input in fuzz/artifacts/TARGET/: add it to fuzz/seeds/TARGET and a
 # regression test to the normal suite, then fix the bug.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
-SECONDS_PER_TARGET="${SGE_FUZZ_SECONDS:-40}"
+SECONDS_PER_TARGET="${SGE_FUZZ_SECONDS:-20}"
 JOBS="${SGE_FUZZ_JOBS:-2}"
 
 if (($#)); then

@@ -19,7 +19,7 @@
 # the stable toolchain; cargo-fuzz is installed from crates.io when missing).
 #
 # Environment: SGE_SKIP_INSTALL=1 skips the install step; SGE_SKIP_FUZZ=1 skips the
-# fuzz step; SGE_FUZZ_SECONDS (default 40) per fuzz target; CARGO_TARGET_DIR as usual.
+# fuzz step; SGE_FUZZ_SECONDS (default 20) per fuzz target; CARGO_TARGET_DIR as usual.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -147,7 +147,7 @@ timed cargo test --doc
 timed cargo bench --no-run
 if [[ "${SGE_SKIP_FUZZ:-}" != 1 ]]; then
     cargo fuzz --version >/dev/null 2>&1 || die "cargo-fuzz is missing: cargo install --locked cargo-fuzz (or SGE_SKIP_FUZZ=1)"
-    SGE_FUZZ_SECONDS="${SGE_FUZZ_SECONDS:-40}" timed integration/fuzz.sh
+    SGE_FUZZ_SECONDS="${SGE_FUZZ_SECONDS:-20}" timed integration/fuzz.sh
 fi
 
 printf '\nintegration/test.sh: all checks passed in %ss\n' $((SECONDS - start))
