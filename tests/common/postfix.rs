@@ -308,11 +308,7 @@ milter_default_action = {action}
 
     /// Waits until the sink holds at least `n` messages; returns them all raw.
     pub fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
-        self.sink
-            .wait_messages(n, timeout)
-            .into_iter()
-            .map(|m| m.data)
-            .collect()
+        self.sink.wait_raw(n, timeout)
     }
 
     /// Like [`Self::wait_delivered`] with the envelope of each message.

@@ -144,11 +144,7 @@ impl Sendmail {
 
     /// Waits until the sink holds at least `n` messages; returns them all raw.
     pub fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
-        self.sink
-            .wait_messages(n, timeout)
-            .into_iter()
-            .map(|m| m.data)
-            .collect()
+        self.sink.wait_raw(n, timeout)
     }
 
     /// `mailq -qQ`: the quarantined queue as sendmail lists it.

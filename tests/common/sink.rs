@@ -83,6 +83,14 @@ impl Sink {
             )
         })
     }
+
+    /// Like [`Self::wait_messages`], the raw messages only.
+    pub fn wait_raw(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        self.wait_messages(n, timeout)
+            .into_iter()
+            .map(|m| m.data)
+            .collect()
+    }
 }
 
 impl Drop for Sink {
