@@ -6,6 +6,9 @@
 //! `sge-milter scan --json`.
 
 mod common;
+mod dlp_support;
+
+use dlp_support::{DETECTORS, counting_rules};
 
 use serde_json::Value;
 use sge_milter::envelope::{Direction, Envelope};
@@ -14,36 +17,6 @@ use sge_milter::pipeline::Engine;
 use sge_milter::scan::dlp::validators;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-const DETECTORS: [&str; 6] = [
-    "nz_ird",
-    "nz_nhi",
-    "nz_bank_account",
-    "nz_passport",
-    "nz_driver_licence",
-    "payment_card",
-];
-
-/// A dlp.toml with one tagging rule per detector and confidence, so findings give
-/// exact counts: rule `t.<detector>.<confidence>` counts hits at or above it.
-fn counting_rules() -> String {
-    let embedded = sge_milter::config::EMBEDDED_RULES
-        .iter()
-        .find(|(n, _)| *n == "dlp.toml")
-        .map(|(_, t)| *t)
-        .expect("embedded dlp.toml");
-    // Keep the settings, keywords and attachment sections; replace the rules.
-    let head = embedded.split("\n[[rule]]").next().unwrap_or(embedded);
-    let mut out = head.to_string();
-    for d in DETECTORS {
-        for c in ["low", "medium", "high"] {
-            out.push_str(&format!(
-                "\n[[rule]]\nid = \"t.{d}.{c}\"\ndetectors = [\"{d}\"]\nmin_confidence = \"{c}\"\naction = \"tag\"\n"
-            ));
-        }
-    }
-    out
-}
 
 struct Config {
     _dir: tempfile::TempDir,

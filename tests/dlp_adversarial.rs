@@ -10,6 +10,9 @@
 //! body of each pattern peaks no higher than its 512 KiB body (plus a little
 //! slack), and under a fixed bound. No timing is asserted.
 
+mod dlp_support;
+
+use dlp_support::counting_rules;
 use sge_milter::envelope::{Direction, Envelope};
 use sge_milter::pipeline::Engine;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -73,38 +76,6 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let out = f();
     let peak = PEAK.with(Cell::get) - base;
     (out, peak.max(0) as usize)
-}
-
-const DETECTORS: [&str; 6] = [
-    "nz_ird",
-    "nz_nhi",
-    "nz_bank_account",
-    "nz_passport",
-    "nz_driver_licence",
-    "payment_card",
-];
-
-/// The embedded dlp.toml with one tagging rule per detector and confidence
-/// (`t.<detector>.<confidence>` counts the hits at or above it).
-fn counting_rules() -> String {
-    let embedded = sge_milter::config::EMBEDDED_RULES
-        .iter()
-        .find(|(n, _)| *n == "dlp.toml")
-        .map(|(_, t)| *t)
-        .expect("embedded dlp.toml");
-    let mut out = embedded
-        .split("\n[[rule]]")
-        .next()
-        .unwrap_or(embedded)
-        .to_string();
-    for d in DETECTORS {
-        for c in ["low", "medium", "high"] {
-            out.push_str(&format!(
-                "\n[[rule]]\nid = \"t.{d}.{c}\"\ndetectors = [\"{d}\"]\nmin_confidence = \"{c}\"\naction = \"tag\"\n"
-            ));
-        }
-    }
-    out
 }
 
 /// An engine with the counting rules. Authentication is off (no DNS), and

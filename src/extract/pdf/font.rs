@@ -163,7 +163,8 @@ fn simple_encoding(name: &[u8]) -> &'static Encoding {
 }
 
 /// `/Differences [code /name /name code /name …]`, for glyph names whose text is
-/// known: one letter or digit name, `uniXXXX`, and common punctuation.
+/// known: one-letter and digit names, `uni` followed by four hex digits, and common
+/// punctuation.
 fn differences(items: &[Obj]) -> HashMap<u8, char> {
     let mut map = HashMap::new();
     let mut code: Option<i64> = None;
