@@ -185,6 +185,12 @@ pub fn run(
 }
 
 fn show(pen: &mut Pen, font: &Font, s: &[u8], text: &mut TextOut) -> Result<(), Uninspectable> {
+    // Fail closed: text we cannot decode could hide anything.
+    if font.is_unreadable() && !s.is_empty() {
+        return Err(Uninspectable::Damaged(
+            "PDF text in a font without a Unicode map".into(),
+        ));
+    }
     text.sep(pen.before_show());
     let shown = text.show(font, s)?;
     pen.after_show(&shown);

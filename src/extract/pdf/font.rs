@@ -70,6 +70,12 @@ impl Font {
         font
     }
 
+    /// A composite font without a ToUnicode CMap: its codes are glyph ids, so the
+    /// text it shows cannot be read.
+    pub fn is_unreadable(&self) -> bool {
+        self.composite && self.cmap.is_none()
+    }
+
     /// Appends the text of the shown string `bytes` to `out`.
     pub fn decode(&self, bytes: &[u8], out: &mut String) -> Shown {
         if self.cmap.is_none() && !self.composite {

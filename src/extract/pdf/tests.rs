@@ -168,3 +168,14 @@ fn random_bytes_do_not_panic() {
         let _ = text(&pdf);
     }
 }
+
+#[test]
+fn a_composite_font_without_a_unicode_map_is_uninspectable() {
+    let readable = samples::pdf_tounicode("IRD 136-410-132");
+    assert!(text(&readable).unwrap().contains("136-410-132"));
+    // Same length, so offsets stay valid: the font no longer names its CMap.
+    let mut hidden = readable.clone();
+    let at = memchr::memmem::find(&hidden, b"/ToUnicode").expect("the sample has a CMap");
+    hidden[at..at + 10].copy_from_slice(b"/NoUnicode");
+    assert!(matches!(text(&hidden), Err(Uninspectable::Damaged(_))));
+}
