@@ -3,9 +3,12 @@
 //! MTA-STS policies on 127.0.x.y:443.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
@@ -161,16 +164,30 @@ impl TestCa {
 }
 
 /// `integration/https_server.py` serving `root` on 127.0.x.y:443; killed on drop.
+/// It records the requests it answers; it can be stopped and restarted (with another
+/// certificate) mid-test.
 pub struct HttpsServer {
-    child: Child,
+    child: Option<Child>,
     pub ip: String,
+    /// `host path status` of every request answered, over all restarts.
+    requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl HttpsServer {
     pub fn start(root: &Path, pair: &CertPair) -> HttpsServer {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/https_server.py");
         // Spread parallel test binaries over loopback addresses (port 443 is fixed).
         let first = std::process::id() % 2000 + 10;
+        let mut server = HttpsServer {
+            child: None,
+            ip: String::new(),
+            requests: Arc::default(),
+        };
+        server.spawn(root, pair, first);
+        server
+    }
+
+    fn spawn(&mut self, root: &Path, pair: &CertPair, first: u32) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/https_server.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(root)
@@ -181,22 +198,60 @@ impl HttpsServer {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start python3 HTTPS server");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ADDR line");
+        stdout.read_line(&mut line).expect("ADDR line");
         let Some(ip) = line.trim().strip_prefix("ADDR ").map(str::to_string) else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("HTTPS server did not start: {line:?}");
         };
-        HttpsServer { child, ip }
+        // Keep reading: the request lines, and the pipe stays open for the server.
+        let requests = Arc::clone(&self.requests);
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(request) = line.strip_prefix("REQUEST ") {
+                    requests.lock().unwrap().push(request.to_string());
+                }
+            }
+        });
+        self.child = Some(child);
+        self.ip = ip;
+    }
+
+    /// Kills the server: connections to its address are refused until [`Self::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again with `pair`, on the same address when it is still free
+    /// (compare [`Self::ip`] before and after; a parallel test may have taken it).
+    pub fn restart(&mut self, root: &Path, pair: &CertPair) {
+        self.stop();
+        let octets: Vec<u32> = self.ip.split('.').filter_map(|o| o.parse().ok()).collect();
+        let first = octets[2] * 250 + octets[3] - 2;
+        self.spawn(root, pair, first);
+    }
+
+    /// How many requests for `host` the server has answered so far (the count can lag
+    /// a reply by a moment: poll for it to reach a value).
+    pub fn requests_for(&self, host: &str) -> usize {
+        let prefix = format!("{host} ");
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with(&prefix))
+            .count()
     }
 }
 
 impl Drop for HttpsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -205,4 +260,53 @@ pub fn write_policy(root: &Path, policy: &str) {
     let dir = root.join(".well-known");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mta-sts.txt"), policy).unwrap();
+}
+
+/// Makes requests for the policy file get `status` (e.g. 500) instead of the file;
+/// `None` serves the file again.
+pub fn set_policy_status(root: &Path, status: Option<u16>) {
+    let path = root.join(".well-known/mta-sts.txt.status");
+    match status {
+        Some(code) => std::fs::write(path, code.to_string()).unwrap(),
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A socketmap client (socketmap_table(5)) asking as Postfix does: one connection,
+/// each request the netstring `name key`, each reply a netstring.
+pub struct Socketmap {
+    stream: BufReader<TcpStream>,
+}
+
+impl Socketmap {
+    pub fn connect(addr: &str) -> Socketmap {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        // Longer than any MTA-STS fetch the server may do before it answers.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        Socketmap {
+            stream: BufReader::new(stream),
+        }
+    }
+
+    /// The reply to `name key`, e.g. `OK secure match=...` or `NOTFOUND `.
+    pub fn lookup(&mut self, name: &str, key: &str) -> String {
+        let request = format!("{name} {key}");
+        write!(self.stream.get_mut(), "{}:{request},", request.len()).expect("send request");
+        let mut len = Vec::new();
+        self.stream
+            .read_until(b':', &mut len)
+            .expect("reply length");
+        let len: usize = std::str::from_utf8(&len[..len.len().saturating_sub(1)])
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("bad netstring length {len:?}"));
+        let mut data = vec![0; len + 1];
+        self.stream.read_exact(&mut data).expect("reply data");
+        assert_eq!(data.pop(), Some(b','), "netstring without trailing comma");
+        String::from_utf8(data).expect("UTF-8 reply")
+    }
 }
