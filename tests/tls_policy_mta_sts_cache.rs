@@ -131,6 +131,29 @@ fn zone(id: &str, https_ip: &str) -> serde_json::Value {
     })
 }
 
+impl Harness {
+    /// Publishes a zone whose `_mta-sts.cache.example` entries are `sts` (absent
+    /// when `None`) and waits until the milter sees it. The sign: the zone also gives
+    /// `barrier` (a name no zone had before) a TXT record but no policy host, so
+    /// look-ups of `barrier` fetch, and fail with `dns`, only from then on.
+    fn publish_and_wait(&mut self, sts: Option<serde_json::Value>, barrier: &str) {
+        let mut zone = serde_json::json!({
+            POLICY_HOST: [["A", self.https.ip]],
+            format!("_mta-sts.{barrier}"): [["TXT", ["v=STSv1; id=1"]]],
+        });
+        if let Some(entries) = sts {
+            zone[format!("_mta-sts.{DOMAIN}")] = entries;
+        }
+        self.dns.reload(&zone);
+        let before = self.fetches("dns");
+        let seen = wait_for(WAIT, || {
+            assert_eq!(self.map.lookup("sge", barrier), "NOTFOUND ");
+            (self.fetches("dns") > before).then_some(())
+        });
+        assert!(seen.is_some(), "zone not reloaded:\n{}", self.milter.log());
+    }
+}
+
 /// RFC 8461 §3.3 and §5.1: the cached policy is used while the TXT `id` is
 /// unchanged (no fetch even though the server now has another policy); a new `id`
 /// fetches the new policy once, which is then served.
@@ -256,4 +279,21 @@ fn testing_mode_answers_may_with_a_log_line_and_a_metric() {
             .then_some(())
     });
     assert!(logged.is_some(), "{}", h.milter.log());
+}
+
+/// RFC 8461 §5.1: a TXT record that disappears, or a DNS lookup that fails
+/// (SERVFAIL), keeps the still-valid cached policy, with no fetch.
+#[test]
+fn a_missing_txt_record_or_a_dns_failure_keeps_the_cached_policy() {
+    let mut h = Harness::start(MX1_POLICY);
+    assert_eq!(h.lookup(), MX1_ANSWER);
+    write_policy(&h.web_root, MX2_POLICY);
+
+    h.publish_and_wait(None, "barrier1.example");
+    assert_eq!(h.lookup(), MX1_ANSWER, "{}", h.milter.log());
+    h.publish_and_wait(Some(serde_json::json!(["TIMEOUT"])), "barrier2.example");
+    assert_eq!(h.lookup(), MX1_ANSWER, "{}", h.milter.log());
+
+    assert_eq!(h.fetches("ok"), 1, "fetched without a TXT record");
+    assert_eq!(h.requests(1), 1);
 }
