@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -186,26 +186,23 @@ impl HttpsServer {
         server
     }
 
-    fn spawn(&mut self, root: &Path, pair: &CertPair, first: u32) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/https_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(root)
-            .arg(&pair.cert)
-            .arg(&pair.key)
-            .arg(first.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start python3 HTTPS server");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("ADDR line");
-        let Some(ip) = line.trim().strip_prefix("ADDR ").map(str::to_string) else {
+    /// Starts the script on the first free address from octet `first` that no other
+    /// server of this process holds.
+    fn spawn(&mut self, root: &Path, pair: &CertPair, mut first: u32) {
+        // Held across the start: servers of one process start one at a time.
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        let (child, ip, stdout) = loop {
+            let (mut child, ip, stdout) = launch(root, pair, first);
+            if !held.contains(&ip) {
+                break (child, ip, stdout);
+            }
+            // Another test's stopped server: its address must stay refused.
             let _ = child.kill();
             let _ = child.wait();
-            panic!("HTTPS server did not start: {line:?}");
+            first = octet(&ip) + 1;
         };
+        held.push(ip.clone());
+        drop(held);
         // Keep reading: the request lines, and the pipe stays open for the server.
         let requests = Arc::clone(&self.requests);
         std::thread::spawn(move || {
@@ -220,6 +217,7 @@ impl HttpsServer {
     }
 
     /// Kills the server: connections to its address are refused until [`Self::restart`].
+    /// The address stays held, so no other server of this process takes it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -228,31 +226,75 @@ impl HttpsServer {
     }
 
     /// Starts the server again with `pair`, on the same address when it is still free
-    /// (compare [`Self::ip`] before and after; a parallel test may have taken it).
+    /// (compare [`Self::ip`] before and after: another test binary may have taken it).
     pub fn restart(&mut self, root: &Path, pair: &CertPair) {
         self.stop();
-        let octets: Vec<u32> = self.ip.split('.').filter_map(|o| o.parse().ok()).collect();
-        let first = octets[2] * 250 + octets[3] - 2;
-        self.spawn(root, pair, first);
+        self.release();
+        self.spawn(root, pair, octet(&self.ip));
     }
 
-    /// How many requests for `host` the server has answered so far (the count can lag
-    /// a reply by a moment: poll for it to reach a value).
-    pub fn requests_for(&self, host: &str) -> usize {
-        let prefix = format!("{host} ");
+    fn release(&self) {
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|ip| *ip != self.ip);
+    }
+
+    /// The status of each request for `host` the server has answered so far, in
+    /// order (the log can lag a reply by a moment: poll for it to grow).
+    pub fn statuses_for(&self, host: &str) -> Vec<u16> {
         self.requests
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.starts_with(&prefix))
-            .count()
+            .filter_map(|r| {
+                let mut fields = r.split(' ');
+                let found = fields.next() == Some(host);
+                found.then(|| fields.nth(1)?.parse().ok()).flatten()
+            })
+            .collect()
     }
 }
 
 impl Drop for HttpsServer {
     fn drop(&mut self) {
         self.stop();
+        self.release();
     }
+}
+
+/// Addresses of this process's HTTPS servers, stopped ones included. Its servers
+/// all scan from the same first address, so without this a server started by one
+/// test could take the address of another test's stopped server.
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Starts `integration/https_server.py`; returns it, its address and its stdout.
+fn launch(root: &Path, pair: &CertPair, first: u32) -> (Child, String, BufReader<ChildStdout>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/https_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(root)
+        .arg(&pair.cert)
+        .arg(&pair.key)
+        .arg(first.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3 HTTPS server");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("ADDR line");
+    let Some(ip) = line.trim().strip_prefix("ADDR ").map(str::to_string) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("HTTPS server did not start: {line:?}");
+    };
+    (child, ip, stdout)
+}
+
+/// The script's address number of `127.0.A.B` (the inverse of its `ip` formula).
+fn octet(ip: &str) -> u32 {
+    let parts: Vec<u32> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+    parts[2] * 250 + parts[3] - 2
 }
 
 /// Writes `.well-known/mta-sts.txt` under `root`.
