@@ -231,15 +231,14 @@ fn run(
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let listen = listen.unwrap_or_else(|| cfg.milter.listen.clone());
     let addr = ListenAddr::parse(&listen).map_err(|e| anyhow::anyhow!("[milter] listen: {e}"))?;
-    let socket_mode = cfg
-        .milter
-        .socket_mode
-        .as_deref()
-        .map(|m| {
-            u32::from_str_radix(m, 8)
-                .with_context(|| format!("[milter] socket_mode {m:?} is not octal"))
-        })
-        .transpose()?;
+    // Checked by Engine::compile already; names are looked up again here.
+    let socket_perms = milter::socket::SocketPerms::from_config(&cfg.milter).map_err(|errors| {
+        let lines: Vec<_> = errors
+            .iter()
+            .map(|(k, e)| format!("[milter] {k}: {e}"))
+            .collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
     let origin = engine.loaded.origin.clone();
     let dmarc_reports = cfg.dmarc_reports.enabled.then(|| cfg.clone());
     let metrics_listen = cfg.metrics.listen.clone();
@@ -253,7 +252,7 @@ fn run(
         let shutdown = shutdown_signal()?;
         let shared = Shared::new(engine);
         spawn_reloader(Arc::clone(&shared), path.clone())?;
-        let listener = milter::bind(&addr, socket_mode).await?;
+        let listener = milter::bind_with(&addr, &socket_perms).await?;
         start_connectors(&shared, path.as_deref()).await?;
         // [dmarc_reports] is read at start only (a SIGHUP does not change it).
         let dmarc_reports = dmarc_reports

@@ -78,6 +78,9 @@ impl Engine {
         for e in crate::tls_policy::validate(&loaded) {
             errors.push(e);
         }
+        for e in crate::milter::socket::validate(&loaded) {
+            errors.push(e);
+        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()

@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod frames;
 mod quickack;
 pub mod session;
+pub mod socket;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
@@ -96,9 +97,22 @@ impl ListenAddr {
     }
 }
 
-/// Binds the listening socket. A stale unix socket file is replaced; a path that
-/// exists and is not a socket is an error.
+/// Binds the listening socket, with only `socket_mode` applied to a unix socket.
 pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<MilterListener> {
+    let perms = socket::SocketPerms {
+        mode: socket_mode,
+        ..Default::default()
+    };
+    bind_with(addr, &perms).await
+}
+
+/// Binds the listening socket; a unix socket gets `perms` (owner, group, mode). A
+/// stale unix socket file is replaced; a path that exists and is not a socket is
+/// an error.
+pub async fn bind_with(
+    addr: &ListenAddr,
+    perms: &socket::SocketPerms,
+) -> io::Result<MilterListener> {
     let inner = match addr {
         ListenAddr::Inet(a) => {
             let l = TcpListener::bind(a.as_str())
@@ -129,15 +143,11 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
                 }
                 std::fs::remove_file(path)?;
             }
-            let l = UnixListener::bind(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on unix:{}: {e}", path.display()),
-                )
-            })?;
-            if let Some(mode) = socket_mode {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            let l = UnixListener::bind(path).map_err(|e| unix_bind_error(path, e))?;
+            if let Err(e) = perms.apply(path) {
+                // A socket with the wrong owner or mode must not stay reachable.
+                let _ = std::fs::remove_file(path);
+                return Err(e);
             }
             EitherListener::Unix(l)
         }
@@ -146,6 +156,22 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
         inner: Some(inner),
         stop: None,
     })
+}
+
+/// Says which directory is missing: sge-milter does not create it (its owner and
+/// mode decide who reaches the socket; see `socket.rs`).
+fn unix_bind_error(path: &Path, e: io::Error) -> io::Error {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let hint = match dir {
+        Some(d) if e.kind() == io::ErrorKind::NotFound && !d.exists() => {
+            format!(" (the directory {} does not exist)", d.display())
+        }
+        _ => String::new(),
+    };
+    io::Error::new(
+        e.kind(),
+        format!("cannot listen on unix:{}: {e}{hint}", path.display()),
+    )
 }
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
