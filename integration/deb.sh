@@ -14,7 +14,9 @@
 # 4. the installed binary runs as user sge-milter (setpriv, with the unit's
 #    no-new-privileges and empty capability sets) on the installed socket path;
 #    the socket must be sge-milter:postfix 0660, and a private loopback Postfix
-#    (own config and queue, free port) must get the milter's verdicts over it:
+#    (own config and queue, free port), with the README's main.cf line
+#    `smtpd_milters = unix:sge-milter/sge-milter.sock`, must get the milter's
+#    verdicts over it:
 #    a clean message is queued (with milter_default_action = tempfail, so only a
 #    working milter lets it through) and the test keyword is rejected with the
 #    rule id;
@@ -128,6 +130,9 @@ step "a private Postfix sends through $SOCKET"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/etc" "$work/queue" "$work/data"
 chown postfix "$work/data"
+# The README's relative socket path, resolved in this instance's queue directory as
+# the system Postfix resolves it in /var/spool/postfix (its chroot and cwd).
+ln -s "$(dirname "$SOCKET")" "$work/queue/sge-milter"
 cat >"$work/etc/main.cf" <<EOF
 # Written by integration/deb.sh: a loopback-only test instance (tests/common/postfix.rs).
 compatibility_level = 3.6
@@ -150,7 +155,7 @@ relayhost = [127.0.0.1]:9
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_peername_lookup = no
 smtp_dns_support_level = disabled
-smtpd_milters = unix:$SOCKET
+smtpd_milters = unix:sge-milter/sge-milter.sock
 milter_protocol = 6
 milter_default_action = tempfail
 EOF

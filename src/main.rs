@@ -231,14 +231,8 @@ fn run(
     init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
     let listen = listen.unwrap_or_else(|| cfg.milter.listen.clone());
     let addr = ListenAddr::parse(&listen).map_err(|e| anyhow::anyhow!("[milter] listen: {e}"))?;
-    // Checked by Engine::compile already; names are looked up again here.
-    let socket_perms = milter::socket::SocketPerms::from_config(&cfg.milter).map_err(|errors| {
-        let lines: Vec<_> = errors
-            .iter()
-            .map(|(k, e)| format!("[milter] {k}: {e}"))
-            .collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    })?;
+    let socket_perms = milter::socket::resolve(&engine.loaded)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
     let origin = engine.loaded.origin.clone();
     let dmarc_reports = cfg.dmarc_reports.enabled.then(|| cfg.clone());
     let metrics_listen = cfg.metrics.listen.clone();
@@ -496,7 +490,10 @@ fn dmarc_reports(action: DmarcReportsCommand) -> Result<ExitCode> {
 }
 
 fn check_rules(path: Option<PathBuf>) -> Result<ExitCode> {
-    match config::load(path.as_deref()).and_then(Engine::compile) {
+    let compiled = config::load(path.as_deref())
+        .and_then(Engine::compile)
+        .and_then(|engine| milter::socket::resolve(&engine.loaded).map(|_| engine));
+    match compiled {
         Ok(engine) => {
             println!("configuration OK: {}", engine.loaded.origin);
             for f in &engine.loaded.rule_files {

@@ -78,9 +78,6 @@ impl Engine {
         for e in crate::tls_policy::validate(&loaded) {
             errors.push(e);
         }
-        for e in crate::milter::socket::validate(&loaded) {
-            errors.push(e);
-        }
         let auth = AuthEngine::compile(&loaded)
             .map_err(|e| errors.extend(e))
             .ok()

@@ -2,13 +2,13 @@
 //! `socket_group`, `socket_mode`), so a chrooted Postfix (group `postfix`) can
 //! connect to a socket in `/var/spool/postfix/sge-milter/` and nobody else can.
 //!
-//! Names are resolved when the configuration is compiled, so `check-rules` and a
-//! start both report a user or group that does not exist, naming the key. The
+//! Names are resolved by `check-rules` and at start ([`resolve`]), which both
+//! report a user or group that does not exist, naming the file, line and key. The
 //! socket's directory is never created: its owner and mode decide who may reach
 //! the socket, which is the administrator's (or the Debian package's) choice, not
 //! something to guess here.
 
-use crate::config::{ConfigError, IdOrName, LoadedConfig, MilterConfig, line_of_key};
+use crate::config::{ConfigError, ConfigErrors, IdOrName, LoadedConfig, MilterConfig, line_of_key};
 use nix::unistd::{Group, User};
 use std::io;
 use std::path::Path;
@@ -85,21 +85,20 @@ fn show(id: Option<u32>) -> String {
     id.map_or_else(|| "unset".to_string(), |id| id.to_string())
 }
 
-/// Configuration errors of the `[milter] socket_*` keys, with their lines.
-pub fn validate(loaded: &LoadedConfig) -> Vec<ConfigError> {
-    match SocketPerms::from_config(&loaded.config.milter) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors
-            .into_iter()
-            .map(|(key, message)| {
-                ConfigError::new(
-                    loaded.origin.clone(),
-                    line_of_key(&loaded.text, key),
-                    format!("[milter] {key}: {message}"),
-                )
-            })
-            .collect(),
-    }
+/// The `[milter] socket_*` settings of `loaded`, or their errors with file and
+/// line. `run` and `check-rules` call this (not `Engine::compile`): `scan` needs
+/// no socket, and the users and groups named need not exist where it runs.
+pub fn resolve(loaded: &LoadedConfig) -> Result<SocketPerms, ConfigErrors> {
+    SocketPerms::from_config(&loaded.config.milter).map_err(|errors| {
+        let errors = errors.into_iter().map(|(key, message)| {
+            ConfigError::new(
+                loaded.origin.clone(),
+                line_of_key(&loaded.text, key),
+                format!("[milter] {key}: {message}"),
+            )
+        });
+        ConfigErrors(errors.collect())
+    })
 }
 
 /// `"0660"` (octal, permission and sticky/setgid bits only).
