@@ -139,6 +139,7 @@ compatibility_level = 3.6
 queue_directory = $work/queue
 data_directory = $work/data
 maillog_file = $work/maillog
+maillog_file_prefixes = $work
 syslog_name = sge-deb
 mail_owner = postfix
 setgid_group = postdrop
@@ -172,9 +173,10 @@ import smtplib, sys
 
 port = int(sys.argv[1])
 
+# From loopback, so outbound: marked, as outbound mail must be.
 def send(body):
     msg = (
-        "From: a@sender.example\r\nTo: b@dest.example\r\nSubject: deb test\r\n"
+        "From: a@sender.example\r\nTo: b@dest.example\r\nSubject: deb test [SEC=UNOFFICIAL]\r\n"
         f"Message-ID: <{abs(hash(body))}@sender.example>\r\n\r\n{body}\r\n"
     )
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
