@@ -124,10 +124,47 @@ fn a_missing_socket_directory_is_named_and_not_created() {
     assert!(!missing.exists());
 }
 
+#[test]
+fn a_group_it_may_not_give_stops_the_start_and_removes_the_socket() {
+    if !Uid::effective().is_root() {
+        eprintln!("skipped: needs root to run the milter as user nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // nobody must create the socket here.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let config = dir.path().join("sge-milter.toml");
+    std::fs::write(&config, "[milter]\nsocket_group = \"root\"\n").expect("write config");
+    let path = dir.path().join("s.sock");
+    let listen = format!("unix:{}", path.display());
+    let config = config.to_str().expect("utf-8 path");
+    let out = run_to_end_with(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(sge_milter_bin())
+            .args(["run", "--config", config, "--listen", &listen]),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot set the owner/group of unix:")
+            && stderr.contains("must be a member of socket_group"),
+        "{stderr}"
+    );
+    assert!(
+        !path.exists(),
+        "a socket Postfix could not use was left behind"
+    );
+}
+
 /// Runs the binary to its exit (these invocations fail at start).
 fn run_to_end(args: &[&str]) -> Output {
-    let mut child = Command::new(sge_milter_bin())
-        .args(args)
+    run_to_end_with(Command::new(sge_milter_bin()).args(args))
+}
+
+fn run_to_end_with(cmd: &mut Command) -> Output {
+    let args = format!("{cmd:?}");
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,7 +172,7 @@ fn run_to_end(args: &[&str]) -> Output {
         .expect("spawn sge-milter");
     if common::wait_for(WAIT, || child.try_wait().ok().flatten()).is_none() {
         let _ = child.kill();
-        panic!("sge-milter {args:?} kept running");
+        panic!("{args} kept running");
     }
     child.wait_with_output().expect("collect output")
 }
