@@ -5,8 +5,9 @@
 #
 # 1. packaging/debian/sge-milter.toml is what packaging/debian/etc-config.sh makes
 #    of sge-milter.toml (not stale);
-# 2. `cargo deb` (cargo-deb pinned below, installed when missing) builds the .deb,
-#    reusing the release build `cargo bench --no-run` left in the target dir;
+# 2. `cargo deb` (cargo-deb pinned below, installed when missing) builds the .deb;
+#    with SGE_DEB_PREBUILT=1 it packages the release binary `cargo bench --no-run`
+#    left in the target dir instead of building again;
 # 3. `dpkg -i` installs it (`apt-get install -f` for missing dependencies), then:
 #    conffiles, the system user and its postfix group, the socket directory;
 #    `systemd-analyze verify` on the installed unit (offline: no running systemd
@@ -51,9 +52,20 @@ if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
     cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION"
 fi
 
-step "cargo deb"
+# SGE_DEB_PREBUILT=1 (integration/test.sh, right after `cargo bench --no-run`):
+# package the release binary that build left in the target dir. A plain `cargo deb`
+# would rebuild the library and binary, because dev-dependencies unify some
+# dependencies' features differently in a bench build (see docs/deployment.md).
+target_dir=${CARGO_TARGET_DIR:-target}
+# --strip: [profile.release] debug = 1 (for profiling) would otherwise ship ~130 MB.
+deb_args=(--strip)
+if [[ "${SGE_DEB_PREBUILT:-}" == 1 ]]; then
+    [[ -x "$target_dir/release/sge-milter" ]] || die "SGE_DEB_PREBUILT=1 but no $target_dir/release/sge-milter"
+    deb_args+=(--no-build)
+fi
+step "cargo deb ${deb_args[*]}"
 t=$SECONDS
-deb=$(cargo deb 2>&1 | tee /dev/stderr | tail -n 1)
+deb=$(cargo deb "${deb_args[@]}" 2>&1 | tee /dev/stderr | tail -n 1)
 printf '    (cargo deb: %ss)\n' $((SECONDS - t))
 [[ -f "$deb" ]] || die "cargo deb printed no package path (last line: $deb)"
 
