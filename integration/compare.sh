@@ -36,37 +36,11 @@ for p in opendkim opendmarc knot; do
 done
 [ -n "${SGE_COMPARE_NO_BUILD:-}" ] || nice -n 5 cargo build --release --bins --quiet
 
-WORK="$(mktemp -d /tmp/sge-compare.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${SGE_COMPARE_KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
-}
-trap cleanup EXIT
+. integration/compare-lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1:$2" >&2; exit 1; }
-wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; exit 1; }
-
-# --- DNS: zone test. with load.test ---
-"$BIN/sge-milter" dkim-keygen --domain load.test --selector load --out "$WORK/key.pem" >"$WORK/keygen.txt"
+# --- DNS: zone test. with load.test, on port 53 of a private loopback address ---
 DNS_IP="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).1"
-{
-    echo '$ORIGIN test.'
-    echo '$TTL 3600'
-    echo '@ SOA ns.test. hostmaster.test. 1 3600 600 86400 300'
-    echo '@ NS ns.test.'
-    echo 'ns A 127.0.0.1'
-    echo 'load TXT "v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.1 -all"'
-    echo '_dmarc.load TXT "v=DMARC1; p=none"'
-    grep '_domainkey' "$WORK/keygen.txt" | sed 's/\.test\. IN TXT/.test. TXT/'
-} >"$WORK/test.zone"
-sed -e "s|@DIR@|$WORK|g" -e "s|127.0.0.1@@PORT@|$DNS_IP@53|" integration/dns/knot.conf.in >"$WORK/knot.conf"
-mkdir -p "$WORK/db"
-knotd -c "$WORK/knot.conf" 2>"$WORK/knot.log" & PIDS+=($!)
-wait_port "$DNS_IP" 53
+start_knot "$DNS_IP" 53
 echo "nameserver $DNS_IP" >"$WORK/resolv.conf"
 # A namespace where /etc/resolv.conf is ours, for the milters that read it.
 with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec \"\$@\"" sh "$@"; }
@@ -75,18 +49,7 @@ with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/res
 P_NOOP=$(free_port); P_SGE=$(free_port); P_DKIM=$(free_port); P_DMARC=$(free_port)
 "$BIN/sge-milter-load" noop --listen "inet:127.0.0.1:$P_NOOP" & PIDS+=($!)
 
-cat >"$WORK/sge-milter.toml" <<TOML
-[milter]
-listen = "inet:127.0.0.1:$P_SGE"
-[dns]
-nameservers = ["$DNS_IP:53"]
-[auth]
-authserv_id = "gw.load.test"
-[[auth.dkim_keys]]
-domain = "load.test"
-selector = "load"
-key_file = "$WORK/key.pem"
-TOML
+sge_config "$WORK/sge-milter.toml" "inet:127.0.0.1:$P_SGE" "$DNS_IP:53"
 cp "$WORK/sge-milter.toml" "$WORK/sge-unix.toml"
 sed -i "s|^listen = .*|listen = \"unix:$WORK/sge.sock\"|" "$WORK/sge-unix.toml"
 "$BIN/sge-milter" run --config "$WORK/sge-milter.toml" 2>"$WORK/sge.log" & PIDS+=($!); SGE_PID=$!
@@ -141,7 +104,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "load: $(uptime | sed 's/.*load average/load average/'), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound"
+echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound"
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1])]
