@@ -30,16 +30,16 @@ sge_config "$WORK/sge.toml" "inet:127.0.0.1:$P_SGE" "127.0.0.1:$P_DNS"
 "$BIN/sge-milter-load" noop --listen "inet:127.0.0.1:$P_NOOP" & PIDS+=($!)
 wait_port 127.0.0.1 "$P_SGE"; wait_port 127.0.0.1 "$P_NOOP"
 
-LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC" --duration "$DURATION"
+LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC"
       --sign-key "$WORK/key.pem" --sign-selector load --domain load.test)
 # Warm the caches once.
-"${LOAD[@]}" --label warm --target "inet:127.0.0.1:$P_SGE" --duration 2 >/dev/null
+"${LOAD[@]}" --label warm --target "inet:127.0.0.1:$P_SGE" -n 200 >/dev/null
 : >"$WORK/results.jsonl"
 for r in $(seq "$ROUNDS"); do
     for target in sge:$P_SGE noop:$P_NOOP; do
         name=${target%%:*}; port=${target#*:}
-        "${LOAD[@]}" --label "$name" --target "inet:127.0.0.1:$port" >>"$WORK/results.jsonl"
-        "${LOAD[@]}" --label "$name+hog" --target "inet:127.0.0.1:$port" --hog-size "$HOG" >>"$WORK/results.jsonl"
+        "${LOAD[@]}" --duration "$DURATION" --label "$name" --target "inet:127.0.0.1:$port" >>"$WORK/results.jsonl"
+        "${LOAD[@]}" --duration "$DURATION" --label "$name+hog" --target "inet:127.0.0.1:$port" --hog-size "$HOG" >>"$WORK/results.jsonl"
         echo "round $r $name done" >&2
     done
 done
@@ -53,10 +53,11 @@ for l in open(sys.argv[1]):
     r = json.loads(l)
     by.setdefault(r["label"], []).append(r)
 med = lambda k, rs: statistics.median(x[k] for x in rs)
-print("| milter | p99 ms without | p99 ms with hog | p99 delta ms | eom p99 ms without | eom p99 ms with hog | msg/s with/without |")
-print("|---|---|---|---|---|---|---|")
+print("| milter | p99 ms without | p99 ms with hog | p99 delta ms | eom p99 ms without | eom p99 ms with hog | msg/s with/without | hog messages per round |")
+print("|---|---|---|---|---|---|---|---|")
 for name in ("sge", "noop"):
     a, b = by[name], by[name + "+hog"]
     print(f"| {name} | {med('p99_ms', a):.1f} | {med('p99_ms', b):.1f} | {med('p99_ms', b) - med('p99_ms', a):+.1f} | "
-          f"{med('eom_p99_ms', a):.2f} | {med('eom_p99_ms', b):.2f} | {med('msg_per_s', b) / med('msg_per_s', a):.2f} |")
+          f"{med('eom_p99_ms', a):.2f} | {med('eom_p99_ms', b):.2f} | {med('msg_per_s', b) / med('msg_per_s', a):.2f} | "
+          f"{' '.join(str(x.get('hog_messages')) for x in b)} |")
 PY

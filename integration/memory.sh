@@ -9,8 +9,9 @@
 #    are open. Target: <= 64 MB.
 # 2. Big: a fresh sge-milter ([limits] max_in_flight_bytes raised so nothing is
 #    refused), BIG_MESSAGES (default 256) connections each sending one BIG_SIZE
-#    (default 8MiB) message at once; the milter's peak RSS. Target: <= 1.25 x bytes
-#    in flight + 64 MB.
+#    (default 8MiB) message, each waiting after its body until all have sent theirs
+#    (--hold-eom), so BIG x BIG_SIZE bytes are in the milter at once; the milter's
+#    peak RSS. Target: <= 1.25 x bytes in flight + 64 MB.
 # Every check is on (loopback knotd for load.test). Prints one table; MB here are
 # MiB (what /proc reports, divided by 1024).
 set -euo pipefail
@@ -55,7 +56,7 @@ kill "$SGE_PID"
 start_sge big "max_connections = $((BIG + 64))" "[limits]
 max_in_flight_bytes = \"64GiB\""
 "${LOAD[@]}" --label big --target "$SGE_ADDR" -c "$BIG" -n "$BIG" --fixed-size "$BIG_SIZE" \
-    --corpus 4 --outbound-percent 0 --watch-pid "$SGE_PID" >"$WORK/big.json"
+    --corpus 4 --outbound-percent 0 --hold-eom --watch-pid "$SGE_PID" >"$WORK/big.json"
 big_peak=$(field peak_rss_mb <"$WORK/big.json")
 big_errors=$(field errors <"$WORK/big.json")
 big_msgs=$(field messages <"$WORK/big.json")

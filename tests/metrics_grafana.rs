@@ -137,6 +137,7 @@ fn dashboard_has_the_panels_admins_need() {
         "tls policy lookups",
         "mta-sts fetches",
         "posture checks",
+        "in-flight byte budget refusals",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),
