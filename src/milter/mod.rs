@@ -4,13 +4,16 @@
 pub mod budget;
 pub mod callbacks;
 pub mod frames;
+pub mod limits;
 mod quickack;
+mod reload;
 pub mod session;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
 use frames::FrameWatch;
 use indymilter::{EitherListener, EitherStream, Listener};
+use limits::{ConnectionSlots, Limited, Slot};
 use quickack::QuickAckStream;
 use std::future::Future;
 use std::io;
@@ -21,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// State shared by every connection.
 pub struct Shared {
@@ -29,14 +33,18 @@ pub struct Shared {
     pub in_flight: Arc<AtomicUsize>,
     /// Bytes those messages hold (`[limits] max_in_flight_bytes`).
     pub budget: Arc<budget::ByteBudget>,
+    /// Open connections (`[milter] max_connections`, changed by a reload).
+    pub slots: Arc<ConnectionSlots>,
 }
 
 impl Shared {
     pub fn new(engine: Engine) -> Arc<Shared> {
+        let slots = ConnectionSlots::new(engine.loaded.config.milter.max_connections);
         Arc::new(Shared {
             engine: RwLock::new(Arc::new(engine)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             budget: Arc::default(),
+            slots,
         })
     }
 
@@ -51,15 +59,20 @@ impl Shared {
     }
 
     /// Reloads configuration and rules from `path` (embedded defaults when `None`).
-    /// On any error the running engine stays and the errors are returned.
-    pub fn reload(&self, path: Option<&Path>) -> Result<(), ConfigErrors> {
-        let engine = Engine::compile(config::load(path)?)?;
-        let old_listen = self.engine().loaded.config.milter.listen.clone();
-        if engine.loaded.config.milter.listen != old_listen {
-            tracing::warn!(old = %old_listen, new = %engine.loaded.config.milter.listen, "[milter] listen changed: takes effect at the next restart");
-        }
+    /// On any error the running engine stays and the errors are returned. Caches
+    /// whose settings did not change carry over; settings that need a restart are
+    /// logged (see `reload.rs`). Returns the new engine.
+    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Engine>, ConfigErrors> {
+        let old = self.engine();
+        let engine = Engine::compile_after(config::load(path)?, &old)?;
+        reload::log_restart_only(&old.loaded.config, &engine.loaded.config);
+        let max = engine.loaded.config.milter.max_connections;
+        self.slots.set_limit(max);
+        crate::metrics::global()
+            .connections_max
+            .set(i64::try_from(self.slots.limit()).unwrap_or(i64::MAX));
         self.replace_engine(engine);
-        Ok(())
+        Ok(self.engine())
     }
 }
 
@@ -145,16 +158,24 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
     Ok(MilterListener {
         inner: Some(inner),
         stop: None,
+        limits: None,
+        waiting: None,
+        permit: None,
     })
 }
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
 /// connection (small writes in either direction otherwise wait on a delayed ACK: see
 /// `quickack.rs`), packet lengths watched on every connection (`frames.rs`), and a
-/// stop signal that closes the socket while connections in flight carry on.
+/// stop signal that closes the socket while connections in flight carry on. Under
+/// [`serve`] it also holds the connection limit and timeout (`limits.rs`): at the
+/// limit it stops accepting, so further connections wait in the backlog.
 pub struct MilterListener {
     inner: Option<EitherListener<TcpListener, UnixListener>>,
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    limits: Option<Arc<Shared>>,
+    waiting: Option<Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl MilterListener {
@@ -170,10 +191,47 @@ impl MilterListener {
         self.stop = Some(Box::pin(stop));
         self
     }
+
+    /// Applies the running configuration's `max_connections` and
+    /// `connection_timeout` to every connection accepted from now on.
+    fn limited_by(mut self, shared: Arc<Shared>) -> Self {
+        self.limits = Some(shared);
+        self
+    }
+
+    /// A free connection slot, once there is one (always ready without limits).
+    fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(shared) = &self.limits else {
+            return Poll::Ready(());
+        };
+        if self.permit.is_none() {
+            let waiting = self.waiting.get_or_insert_with(|| shared.slots.acquire());
+            let Poll::Ready(permit) = waiting.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            self.waiting = None;
+            self.permit = Some(permit);
+        }
+        Poll::Ready(())
+    }
+
+    /// Wraps an accepted stream with its slot and the running timeout.
+    fn limit<S>(&mut self, stream: S) -> Limited<S> {
+        let Some(shared) = &self.limits else {
+            return Limited::new(stream, None, None);
+        };
+        let timeout = shared.engine().loaded.config.milter.connection_timeout;
+        let slot = self.permit.take().map(|p| Slot::new(&shared.slots, p));
+        tracing::debug!(
+            max_connections = shared.slots.limit(),
+            "milter connection accepted"
+        );
+        Limited::new(stream, slot, Some(timeout.duration()))
+    }
 }
 
 impl Listener for MilterListener {
-    type Io = FrameWatch<EitherStream<QuickAckStream, UnixStream>>;
+    type Io = Limited<FrameWatch<EitherStream<QuickAckStream, UnixStream>>>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         if let Some(stop) = &mut self.stop
@@ -182,8 +240,12 @@ impl Listener for MilterListener {
             self.stop = None;
             self.inner = None;
         }
-        let Some(inner) = &mut self.inner else {
+        if self.inner.is_none() || self.poll_slot(cx).is_pending() {
             // Closed: never accept again; the server ends through its shutdown future.
+            // Or full: accept once a connection closes (or a reload raises the limit).
+            return Poll::Pending;
+        }
+        let Some(inner) = &mut self.inner else {
             return Poll::Pending;
         };
         let stream = match inner.poll_accept(cx) {
@@ -192,46 +254,55 @@ impl Listener for MilterListener {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        Poll::Ready(Ok(FrameWatch::new(stream)))
+        Poll::Ready(Ok(self.limit(FrameWatch::new(stream))))
     }
 }
 
 /// Serves the milter protocol until `shutdown` completes, then stops accepting and
 /// waits (up to the configured grace) for messages in flight before returning.
+/// `max_connections`, `connection_timeout` and `shutdown_grace` are read from the
+/// running configuration when they are needed, so a reload changes them.
 pub async fn serve(
     listener: MilterListener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let engine = shared.engine();
-    let mcfg = &engine.loaded.config.milter;
+    // The listener enforces both (limits.rs); indymilter's own stay out of reach.
     let config = indymilter::Config {
-        max_connections: mcfg.max_connections.max(1),
+        max_connections: tokio::sync::Semaphore::MAX_PERMITS,
         actions: callbacks::REQUIRED_ACTIONS,
-        connection_timeout: mcfg.connection_timeout.duration(),
+        connection_timeout: Duration::from_secs(365 * 24 * 3600),
     };
-    let grace = mcfg.shutdown_grace.duration();
-    drop(engine);
     crate::metrics::global()
         .connections_max
-        .set(i64::try_from(config.max_connections).unwrap_or(i64::MAX));
+        .set(i64::try_from(shared.slots.limit()).unwrap_or(i64::MAX));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let listener = listener.stop_on(async move {
-        let mut rx = stop_rx;
-        let _ = rx.wait_for(|&stop| stop).await;
-    });
-    let in_flight = Arc::clone(&shared.in_flight);
+    let listener = listener
+        .stop_on(async move {
+            let mut rx = stop_rx;
+            let _ = rx.wait_for(|&stop| stop).await;
+        })
+        .limited_by(Arc::clone(&shared));
+    let drain_shared = Arc::clone(&shared);
     let drained = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+        let in_flight = &drain_shared.in_flight;
+        let grace = drain_shared
+            .engine()
+            .loaded
+            .config
+            .milter
+            .shutdown_grace
+            .duration();
         let n = in_flight.load(Ordering::SeqCst);
         tracing::info!(
             in_flight = n,
             grace_s = grace.as_secs_f64(),
             "shutting down: no new connections; waiting for messages in flight"
         );
-        wait_for_drain(&in_flight, grace).await;
+        wait_for_drain(in_flight, grace).await;
     };
     indymilter::run(listener, callbacks::callbacks(shared), config, drained).await
 }
