@@ -2,11 +2,13 @@
 //! `connection_timeout`.
 //!
 //! indymilter takes both once, when its server starts, so a SIGHUP could not change
-//! them. Here the listener holds the connection limit instead (a semaphore that can
-//! grow and shrink), and each accepted stream carries its own idle timeout, taken
-//! from the configuration running when the connection was accepted. indymilter is
-//! then given limits it never reaches.
+//! them. Here a listener wrapper holds the connection limit instead (a semaphore
+//! that can grow and shrink): like indymilter, it accepts only with a free slot, so
+//! further connections wait in the backlog. Each accepted stream carries its own
+//! idle timeout, taken from the configuration running when the connection was
+//! accepted. indymilter is then given limits it never reaches.
 
+use indymilter::Listener;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -111,6 +113,55 @@ impl Drop for Slot {
     }
 }
 
+/// Reads the running `connection_timeout`.
+pub type TimeoutSource = Box<dyn Fn() -> Duration + Send + Sync>;
+
+/// A listener that accepts only with a free slot and wraps each connection in
+/// [`Limited`].
+pub struct LimitedListener<L> {
+    inner: L,
+    slots: Arc<ConnectionSlots>,
+    timeout: TimeoutSource,
+    waiting: Option<Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<L> LimitedListener<L> {
+    pub fn new(inner: L, slots: Arc<ConnectionSlots>, timeout: TimeoutSource) -> Self {
+        LimitedListener {
+            inner,
+            slots,
+            timeout,
+            waiting: None,
+            permit: None,
+        }
+    }
+}
+
+impl<L: Listener> Listener for LimitedListener<L> {
+    type Io = Limited<L::Io>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        if self.permit.is_none() {
+            let slots = &self.slots;
+            let waiting = self.waiting.get_or_insert_with(|| slots.acquire());
+            let Poll::Ready(permit) = waiting.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            self.waiting = None;
+            self.permit = Some(permit);
+        }
+        // The permit is kept while the accept is pending (and if it fails).
+        let stream = std::task::ready!(self.inner.poll_accept(cx))?;
+        let slot = self.permit.take().map(|p| Slot::new(&self.slots, p));
+        tracing::debug!(
+            max_connections = self.slots.limit(),
+            "milter connection accepted"
+        );
+        Poll::Ready(Ok(Limited::new(stream, slot, (self.timeout)())))
+    }
+}
+
 /// A connection stream holding its slot, whose reads and writes fail with
 /// `TimedOut` after `timeout` without progress (indymilter's own timeout is set out
 /// of reach). The timer runs only while a read or write waits on the MTA, not while
@@ -118,14 +169,13 @@ impl Drop for Slot {
 pub struct Limited<S> {
     inner: S,
     _slot: Option<Slot>,
-    /// `None`: no timeout (a listener used outside [`super::serve`]).
-    timeout: Option<Duration>,
+    timeout: Duration,
     read_timer: Option<Pin<Box<Sleep>>>,
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> Limited<S> {
-    pub fn new(inner: S, slot: Option<Slot>, timeout: Option<Duration>) -> Limited<S> {
+    pub fn new(inner: S, slot: Option<Slot>, timeout: Duration) -> Limited<S> {
         Limited {
             inner,
             _slot: slot,
@@ -140,12 +190,9 @@ impl<S> Limited<S> {
 /// turns its expiry into an error.
 fn wait<T>(
     timer: &mut Option<Pin<Box<Sleep>>>,
-    timeout: Option<Duration>,
+    timeout: Duration,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<T>> {
-    let Some(timeout) = timeout else {
-        return Poll::Pending;
-    };
     let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
     match sleep.as_mut().poll(cx) {
         Poll::Ready(()) => {
@@ -237,7 +284,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_read_times_out() {
         let (mut mta, milter) = tokio::io::duplex(64);
-        let mut s = Limited::new(milter, None, Some(Duration::from_millis(50)));
+        let mut s = Limited::new(milter, None, Duration::from_millis(50));
         let mut buf = [0u8; 4];
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         mta.write_all(b"ab").await.unwrap();

@@ -13,7 +13,7 @@ use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
 use frames::FrameWatch;
 use indymilter::{EitherListener, EitherStream, Listener};
-use limits::{ConnectionSlots, Limited, Slot};
+use limits::{ConnectionSlots, LimitedListener};
 use quickack::QuickAckStream;
 use std::future::Future;
 use std::io;
@@ -24,7 +24,6 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use tokio::sync::OwnedSemaphorePermit;
 
 /// State shared by every connection.
 pub struct Shared {
@@ -158,24 +157,16 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
     Ok(MilterListener {
         inner: Some(inner),
         stop: None,
-        limits: None,
-        waiting: None,
-        permit: None,
     })
 }
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
 /// connection (small writes in either direction otherwise wait on a delayed ACK: see
 /// `quickack.rs`), packet lengths watched on every connection (`frames.rs`), and a
-/// stop signal that closes the socket while connections in flight carry on. Under
-/// [`serve`] it also holds the connection limit and timeout (`limits.rs`): at the
-/// limit it stops accepting, so further connections wait in the backlog.
+/// stop signal that closes the socket while connections in flight carry on.
 pub struct MilterListener {
     inner: Option<EitherListener<TcpListener, UnixListener>>,
     stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    limits: Option<Arc<Shared>>,
-    waiting: Option<Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>>,
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl MilterListener {
@@ -191,47 +182,10 @@ impl MilterListener {
         self.stop = Some(Box::pin(stop));
         self
     }
-
-    /// Applies the running configuration's `max_connections` and
-    /// `connection_timeout` to every connection accepted from now on.
-    fn limited_by(mut self, shared: Arc<Shared>) -> Self {
-        self.limits = Some(shared);
-        self
-    }
-
-    /// A free connection slot, once there is one (always ready without limits).
-    fn poll_slot(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(shared) = &self.limits else {
-            return Poll::Ready(());
-        };
-        if self.permit.is_none() {
-            let waiting = self.waiting.get_or_insert_with(|| shared.slots.acquire());
-            let Poll::Ready(permit) = waiting.as_mut().poll(cx) else {
-                return Poll::Pending;
-            };
-            self.waiting = None;
-            self.permit = Some(permit);
-        }
-        Poll::Ready(())
-    }
-
-    /// Wraps an accepted stream with its slot and the running timeout.
-    fn limit<S>(&mut self, stream: S) -> Limited<S> {
-        let Some(shared) = &self.limits else {
-            return Limited::new(stream, None, None);
-        };
-        let timeout = shared.engine().loaded.config.milter.connection_timeout;
-        let slot = self.permit.take().map(|p| Slot::new(&shared.slots, p));
-        tracing::debug!(
-            max_connections = shared.slots.limit(),
-            "milter connection accepted"
-        );
-        Limited::new(stream, slot, Some(timeout.duration()))
-    }
 }
 
 impl Listener for MilterListener {
-    type Io = Limited<FrameWatch<EitherStream<QuickAckStream, UnixStream>>>;
+    type Io = FrameWatch<EitherStream<QuickAckStream, UnixStream>>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         if let Some(stop) = &mut self.stop
@@ -240,12 +194,8 @@ impl Listener for MilterListener {
             self.stop = None;
             self.inner = None;
         }
-        if self.inner.is_none() || self.poll_slot(cx).is_pending() {
-            // Closed: never accept again; the server ends through its shutdown future.
-            // Or full: accept once a connection closes (or a reload raises the limit).
-            return Poll::Pending;
-        }
         let Some(inner) = &mut self.inner else {
+            // Closed: never accept again; the server ends through its shutdown future.
             return Poll::Pending;
         };
         let stream = match inner.poll_accept(cx) {
@@ -254,7 +204,7 @@ impl Listener for MilterListener {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        Poll::Ready(Ok(self.limit(FrameWatch::new(stream))))
+        Poll::Ready(Ok(FrameWatch::new(stream)))
     }
 }
 
@@ -278,12 +228,19 @@ pub async fn serve(
         .set(i64::try_from(shared.slots.limit()).unwrap_or(i64::MAX));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let listener = listener
-        .stop_on(async move {
-            let mut rx = stop_rx;
-            let _ = rx.wait_for(|&stop| stop).await;
-        })
-        .limited_by(Arc::clone(&shared));
+    let listener = listener.stop_on(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|&stop| stop).await;
+    });
+    let timeout_shared = Arc::clone(&shared);
+    let listener = LimitedListener::new(
+        listener,
+        Arc::clone(&shared.slots),
+        Box::new(move || {
+            let engine = timeout_shared.engine();
+            engine.loaded.config.milter.connection_timeout.duration()
+        }),
+    );
     let drain_shared = Arc::clone(&shared);
     let drained = async move {
         shutdown.await;
