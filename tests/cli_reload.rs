@@ -116,6 +116,24 @@ fn a_lower_max_message_size_applies() {
 }
 
 #[test]
+fn a_larger_in_flight_budget_applies() {
+    let milter = MilterProcess::start("[limits]\nmax_in_flight_bytes = \"4KiB\"\n");
+    let big = "y".repeat(20_000);
+    let v = verdict(&milter, &big);
+    assert!(
+        v.reply().unwrap_or_default().contains("limit.in_flight"),
+        "{v:?}"
+    );
+
+    reload(&milter, "[limits]\nmax_in_flight_bytes = \"1MiB\"\n");
+    let v = verdict(&milter, &big);
+    assert!(
+        matches!(v.status, Status::Continue | Status::Accept),
+        "{v:?}"
+    );
+}
+
+#[test]
 fn a_higher_max_connections_lets_a_waiting_connection_in() {
     let milter = MilterProcess::start("[milter]\nmax_connections = 1\n");
     let mut first = negotiate(&milter);
