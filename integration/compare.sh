@@ -20,6 +20,10 @@
 # OpenDMARC) do not set it either, so over TCP they wait on delayed ACKs; set
 # SGE_COMPARE_NODELAY=1 to see them without that (the client then sets it).
 # Root is needed for that and to install opendkim/opendmarc when they are missing.
+#
+# SGE_COMPARE_MILTERS="noop sge-tcp" measures only those; SGE_COMPARE_LOAD_ARGS adds
+# sge-milter-load options, e.g. "--fixed-size 20KiB --corpus 20" for the warm EOM
+# figure on 20 KB messages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,13 +92,13 @@ wait_sock "$WORK/sge.sock"
 # --- the runs ---
 LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC" --duration "$DURATION"
       --sign-key "$WORK/key.pem" --sign-selector load --domain load.test --warmup 200
-      ${SGE_COMPARE_NODELAY:+--nodelay})
+      ${SGE_COMPARE_NODELAY:+--nodelay} ${SGE_COMPARE_LOAD_ARGS:-})
 declare -A TARGET=(
     [noop]="inet:127.0.0.1:$P_NOOP" [sge-tcp]="inet:127.0.0.1:$P_SGE"
     [sge-unix]="unix:$WORK/sge.sock" [opendkim]="inet:127.0.0.1:$P_DKIM"
     [opendmarc]="inet:127.0.0.1:$P_DMARC"
 )
-ORDER=(noop sge-tcp sge-unix opendkim opendmarc)
+read -r -a ORDER <<<"${SGE_COMPARE_MILTERS:-noop sge-tcp sge-unix opendkim opendmarc}"
 : >"$WORK/results.jsonl"
 for r in $(seq "$ROUNDS"); do
     for name in "${ORDER[@]}"; do
@@ -104,7 +108,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound"
+echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound${SGE_COMPARE_LOAD_ARGS:+; with $SGE_COMPARE_LOAD_ARGS}"
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -73,6 +73,7 @@ in_flight_mb = int(big) * n / (1 << 20)
 limit = 1.25 * in_flight_mb + 64
 print("| case | measured | target | |")
 print("|---|---|---|---|")
+inow = f"{float(inow):.1f}" if inow.replace(".", "", 1).isdigit() else inow
 print(f"| {idle} idle connections | peak {float(ipeak):.1f} MB, at the end {inow} MB (fresh process: {start} MB) | <= 64 MB | {'ok' if float(ipeak) <= 64 else 'OVER'} |")
 print(f"| {big} x {size} at once ({bmsgs} decided, {berr} errors) | peak {float(bpeak):.0f} MB = {float(bpeak) / in_flight_mb:.2f} x {in_flight_mb:.0f} MB in flight | <= {limit:.0f} MB | {'ok' if float(bpeak) <= limit else 'OVER'} |")
 PY
