@@ -6,6 +6,7 @@
 # Starts a loopback knotd serving load.test (SPF, a DKIM key, DMARC), then measures
 # with target/release/sge-milter-load, round after round in turn:
 #   noop       the no-op indymilter (sge-milter-load noop): the reference
+#   noop-unix  the same over a unix socket (only with SGE_COMPARE_MILTERS, below)
 #   sge-tcp    sge-milter, every check on, over TCP
 #   sge-unix   sge-milter over a unix socket
 #   opendkim   OpenDKIM 2.11 verifying (Debian package)
@@ -52,6 +53,7 @@ with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/res
 # --- the milters ---
 P_NOOP=$(free_port); P_SGE=$(free_port); P_DKIM=$(free_port); P_DMARC=$(free_port)
 "$BIN/sge-milter-load" noop --listen "inet:127.0.0.1:$P_NOOP" & PIDS+=($!)
+"$BIN/sge-milter-load" noop --listen "unix:$WORK/noop.sock" & PIDS+=($!)
 
 sge_config "$WORK/sge-milter.toml" "inet:127.0.0.1:$P_SGE" "$DNS_IP:53"
 cp "$WORK/sge-milter.toml" "$WORK/sge-unix.toml"
@@ -87,14 +89,15 @@ CONF
 (with_resolv opendmarc -f -c "$WORK/opendmarc.conf" 2>"$WORK/opendmarc.log") & PIDS+=($!)
 
 for p in $P_NOOP $P_SGE $P_DKIM $P_DMARC; do wait_port 127.0.0.1 "$p"; done
-wait_sock "$WORK/sge.sock"
+wait_sock "$WORK/sge.sock"; wait_sock "$WORK/noop.sock"
 
 # --- the runs ---
 LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC" --duration "$DURATION"
       --sign-key "$WORK/key.pem" --sign-selector load --domain load.test --warmup 200
       ${SGE_COMPARE_NODELAY:+--nodelay} ${SGE_COMPARE_LOAD_ARGS:-})
 declare -A TARGET=(
-    [noop]="inet:127.0.0.1:$P_NOOP" [sge-tcp]="inet:127.0.0.1:$P_SGE"
+    [noop]="inet:127.0.0.1:$P_NOOP" [noop-unix]="unix:$WORK/noop.sock"
+    [sge-tcp]="inet:127.0.0.1:$P_SGE"
     [sge-unix]="unix:$WORK/sge.sock" [opendkim]="inet:127.0.0.1:$P_DKIM"
     [opendmarc]="inet:127.0.0.1:$P_DMARC"
 )
