@@ -126,7 +126,8 @@ fn assert_nothing_lost_nothing_unchecked(
 
 #[test]
 fn sigkill_mid_load_loses_nothing_and_passes_nothing_unchecked() {
-    let mut milter = MilterProcess::start("");
+    // The tag header marks a checked message; outbound mail gets it only when asked.
+    let mut milter = MilterProcess::start("[headers]\nfindings_outbound = true\n");
     let pf = Postfix::start(&milter.listen_addr());
     let r = load_with_fault(pf.smtp_port(), || {
         milter.kill9();
