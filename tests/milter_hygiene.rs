@@ -2,7 +2,8 @@
 //! a running `sge-milter run`: forged copies of `X-SGE-Findings` are deleted, rule
 //! ids stay off outbound mail unless `[headers] findings_outbound`, and mail from a
 //! local domain arriving from an untrusted, unauthenticated client is counted in
-//! `sgemilter_direction_hints_total` and logged once per client.
+//! `sgemilter_direction_hints_total` and logged once per client. `scan --json` lists
+//! the received copies it removes.
 
 mod common;
 mod metrics_support;
@@ -243,4 +244,27 @@ fn local_sender_from_an_untrusted_client_is_counted_and_hinted_once_per_client()
         Some(3.0)
     );
     assert_eq!(hint_lines(&milter), 2, "{}", milter.log());
+}
+
+#[test]
+fn scan_json_lists_the_received_copies_it_removes() {
+    let eml = format!(
+        "From: alice@agency.example\r\nTo: bob@rcpt.example\r\nSubject: hi [UNCLASSIFIED]\r\n\
+         X-SGE-Uninspectable: part 9: made up\r\nX-SGE-Findings: forged.rule\r\n\r\n{TAG}\r\n"
+    );
+    let r = common::scan_json(&["--direction", "outbound"], eml.as_bytes());
+    assert_eq!(r["action"], "tag", "{r}");
+    assert_eq!(
+        r["headers_removed"],
+        serde_json::json!([["X-SGE-Findings", 1], ["X-SGE-Uninspectable", 1]]),
+        "{r}"
+    );
+    assert!(
+        r["headers_added"]
+            .as_array()
+            .expect("headers_added")
+            .iter()
+            .all(|h| h[0] != "X-SGE-Findings"),
+        "{r}"
+    );
 }

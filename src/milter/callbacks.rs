@@ -205,7 +205,7 @@ fn direction_hint(engine: &Engine, env: &Envelope) {
     match LIMITER.check(env.client_ip, Instant::now()) {
         Hint::Log => tracing::warn!(
             client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-            sender_domain,
+            sender_domain = %sender_domain,
             "direction hint: mail from a [policy] local_domains sender arrived from a client outside [direction] trusted_networks, unauthenticated and not on an outbound daemon, so it is treated as inbound and skips the outbound checks; if this client is your own relay, add it to [direction] trusted_networks or outbound_daemon_names (logged once per client per hour)"
         ),
         Hint::TooManyClients => tracing::warn!(
