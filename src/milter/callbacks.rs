@@ -18,7 +18,7 @@ use std::ffi::{CStr, CString};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Actions sge-milter needs from the MTA.
 pub const REQUIRED_ACTIONS: Actions = Actions::ADD_HEADER
@@ -196,7 +196,7 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
 /// in `sgemilter_direction_hints_total` every time, logged once per client per hour.
 fn direction_hint(engine: &Engine, env: &Envelope) {
     static LIMITER: LazyLock<HintLimiter> =
-        LazyLock::new(|| HintLimiter::new(Duration::from_secs(3600), 4096));
+        LazyLock::new(|| HintLimiter::new(direction_hint::LOG_PERIOD, direction_hint::MAX_CLIENTS));
     if !direction_hint::applies(env, engine.markings().routes().local_domains()) {
         return;
     }

@@ -14,6 +14,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The milter logs the hint at most once per client address in this period.
+pub const LOG_PERIOD: Duration = Duration::from_secs(3600);
+/// Client addresses remembered for [`LOG_PERIOD`] (see [`HintLimiter`]).
+pub const MAX_CLIENTS: usize = 4096;
+
 /// Whether this message is a case for the hint. Call after the direction is set.
 pub fn applies(env: &Envelope, local_domains: &DomainSet) -> bool {
     env.direction() == Direction::Inbound
