@@ -9,6 +9,7 @@ use crate::envelope::Envelope;
 use crate::extract::{Routed, Router};
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
+use crate::policy::headers::HeaderHygiene;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
@@ -167,6 +168,7 @@ impl Engine {
                 anomalies: Vec::new(),
             },
             raw: RawMessage::new(limits.max_message_size.as_usize()),
+            hygiene: HeaderHygiene::new(&self.loaded.config.headers, &[UNINSPECTABLE_HEADER]),
             findings: Vec::new(),
             facts: MessageFacts::default(),
             started: Instant::now(),
@@ -273,6 +275,8 @@ pub struct MessageScan {
     router: Router,
     fanout: Fanout,
     raw: RawMessage,
+    /// Copies of our own headers that arrived with the message (removed at the end).
+    hygiene: HeaderHygiene,
     findings: Vec<Finding>,
     facts: MessageFacts,
     started: Instant,
@@ -326,6 +330,7 @@ impl MessageScan {
             rest = &rest[i + 1..];
         }
         self.raw.push(&[rest, b"\r\n"]);
+        self.hygiene.header(name);
         if let Some(auth) = &mut self.auth {
             auth.header(name, raw_value);
         }
@@ -446,6 +451,7 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        self.hygiene.apply(&mut decision, self.env.direction());
         crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
         decision
     }
