@@ -1,4 +1,4 @@
-# Shared by integration/compare.sh, compare-postfix.sh and memory.sh (sourced, not
+# Shared by integration/compare.sh, compare-postfix.sh, memory.sh and soak-harness.sh (sourced, not
 # run): a work directory cleaned up on exit, port helpers, and a loopback knotd
 # serving load.test (SPF, a DKIM key, DMARC) for the load corpus.
 #

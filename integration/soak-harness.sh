@@ -21,50 +21,13 @@ BIN="$CARGO_TARGET_DIR/release"
 [ "$(id -u)" = 0 ] || { echo "soak-harness.sh: run as root (knotd on a private loopback address)" >&2; exit 1; }
 [ -n "${SGE_SOAK_NO_BUILD:-}" ] || nice -n 5 cargo build --release --bins --quiet
 
-WORK="$(mktemp -d /tmp/sge-soak.XXXXXX)"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1:$2" >&2; exit 1; }
-
-# DNS for the corpus's domain, load.test: SPF, the DKIM key, DMARC.
-"$BIN/sge-milter" dkim-keygen --domain load.test --selector load --out "$WORK/key.pem" >"$WORK/keygen.txt"
+source integration/compare-lib.sh
 DNS_PORT=$(free_port)
-{
-    echo '$ORIGIN test.'
-    echo '$TTL 3600'
-    echo '@ SOA ns.test. hostmaster.test. 1 3600 600 86400 300'
-    echo '@ NS ns.test.'
-    echo 'ns A 127.0.0.1'
-    echo 'load TXT "v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.1 -all"'
-    echo '_dmarc.load TXT "v=DMARC1; p=none"'
-    grep '_domainkey' "$WORK/keygen.txt" | sed 's/\.test\. IN TXT/.test. TXT/'
-} >"$WORK/test.zone"
-sed -e "s|@DIR@|$WORK|g" -e "s|@PORT@|$DNS_PORT|" integration/dns/knot.conf.in >"$WORK/knot.conf"
-mkdir -p "$WORK/db"
-knotd -c "$WORK/knot.conf" 2>"$WORK/knot.log" & PIDS+=($!)
-wait_port 127.0.0.1 "$DNS_PORT"
-
+start_knot 127.0.0.1 "$DNS_PORT"
 MILTER_PORT=$(free_port); METRICS_PORT=$(free_port)
-cat >"$WORK/sge-milter.toml" <<TOML
-[milter]
-listen = "inet:127.0.0.1:$MILTER_PORT"
-[metrics]
-listen = "127.0.0.1:$METRICS_PORT"
-[dns]
-nameservers = ["127.0.0.1:$DNS_PORT"]
-[auth]
-authserv_id = "gw.load.test"
-[[auth.dkim_keys]]
-domain = "load.test"
-selector = "load"
-key_file = "$WORK/key.pem"
-TOML
+sge_config "$WORK/sge-milter.toml" "inet:127.0.0.1:$MILTER_PORT" "127.0.0.1:$DNS_PORT" "" \
+    "[metrics]
+listen = \"127.0.0.1:$METRICS_PORT\""
 "$BIN/sge-milter" run --config "$WORK/sge-milter.toml" 2>"$WORK/sge.log" & PIDS+=($!); SGE_PID=$!
 wait_port 127.0.0.1 "$MILTER_PORT"
 
