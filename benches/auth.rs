@@ -14,7 +14,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use sge_milter::auth::keygen::{KeyAlgorithm, generate};
 use sge_milter::auth::sign::Signer;
-use sge_milter::auth::{AuthEngine, SpfVerdict};
+use sge_milter::auth::{AuthEngine, RawParts, SpfVerdict};
 use sge_milter::config::auth::DkimKeyConfig;
 use sge_milter::config::{LoadedConfig, parse_toml};
 use sge_milter::envelope::{Direction, Envelope};
@@ -154,7 +154,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(spf.result.as_str(), "pass");
     let check = |e: &Arc<AuthEngine>| {
         let mut m = e.begin(&env);
-        let out = rt.block_on(m.verify(Some(&raw), Some(&spf)));
+        let out = rt.block_on(m.verify(Some(RawParts::whole(&raw)), Some(&spf)));
         assert!(out.findings.is_empty(), "{:?}", out.findings);
         assert_eq!(m.report().dmarc.as_ref().unwrap().result, "pass");
     };
@@ -233,7 +233,11 @@ fn bench_pipeline(c: &mut Criterion) {
     };
     let (d, scan) = run(&inbound);
     let report = scan.auth_report().expect("auth on");
-    assert_eq!(report.dmarc.as_ref().map(|d| d.result), Some("pass"), "{d:?}");
+    assert_eq!(
+        report.dmarc.as_ref().map(|d| d.result),
+        Some("pass"),
+        "{d:?}"
+    );
     let (d, scan) = run(&outbound);
     assert_eq!(scan.auth_report().map(|r| r.signed.len()), Some(1), "{d:?}");
 
