@@ -39,6 +39,20 @@ pub struct Engine {
 impl Engine {
     /// Compiles the configuration and every rule file, collecting all errors.
     pub fn compile(loaded: LoadedConfig) -> Result<Engine, ConfigErrors> {
+        Engine::compile_inner(loaded, None)
+    }
+
+    /// [`Engine::compile`] for a reload: rules, policy and keys are compiled anew;
+    /// the resolver and caches of `previous` carry over where their settings did
+    /// not change ([`AuthEngine::compile_after`]).
+    pub fn compile_after(loaded: LoadedConfig, previous: &Engine) -> Result<Engine, ConfigErrors> {
+        Engine::compile_inner(loaded, Some(previous))
+    }
+
+    fn compile_inner(
+        loaded: LoadedConfig,
+        previous: Option<&Engine>,
+    ) -> Result<Engine, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let cfg = &loaded.config;
         let direction = DirectionPolicy::compile(&cfg.direction, &loaded.origin, &loaded.text)
@@ -79,7 +93,8 @@ impl Engine {
         for e in crate::tls_policy::validate(&loaded) {
             errors.push(e);
         }
-        let auth = AuthEngine::compile(&loaded)
+        let previous_auth = previous.and_then(|p| p.auth.as_deref());
+        let auth = AuthEngine::compile_after(&loaded, previous_auth)
             .map_err(|e| errors.extend(e))
             .ok()
             .flatten()

@@ -191,6 +191,40 @@ fn pdf_plain_flate_and_tounicode() {
     assert_caught("pdf in zip", &attach("application/zip", "pdfs.zip", zipped));
 }
 
+/// A simple font that renames its digit glyphs: names from the Adobe Glyph List
+/// are read; names that say nothing about the text (`/g0`) make the PDF
+/// uninspectable, held outbound, instead of giving garbage to the scanners.
+#[test]
+fn pdf_glyph_names_are_read_or_held() {
+    use sge_milter::extract::samples;
+    let with_differences = |names: &str| {
+        let pdf = samples::pdf_plain(&ird_csv());
+        let from: &[u8] = b"/BaseFont /Helvetica /Encoding /WinAnsiEncoding";
+        let at = memchr::memmem::find(&pdf, from).expect("the sample names its font");
+        let to = format!("/BaseFont /Helvetica /Encoding << /Differences [48 {names}] >>");
+        // Objects are found by scanning, not through the xref: offsets may move.
+        [&pdf[..at], to.as_bytes(), &pdf[at + from.len()..]].concat()
+    };
+    let agl = with_differences("/zero /one /two /three /four /five /six /seven /eight /nine");
+    assert_caught(
+        "AGL digit names",
+        &attach("application/pdf", "staff.pdf", agl),
+    );
+    let opaque = with_differences("/g0 /g1 /g2 /g3 /g4 /g5 /g6 /g7 /g8 /g9");
+    let out = scan_json(OUT, &attach("application/pdf", "staff.pdf", opaque));
+    assert_eq!(out["action"], "quarantine", "{out}");
+    let detail = out["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["rule"] == "content.uninspectable"))
+        .map(|f| f["detail"].to_string())
+        .unwrap_or_default();
+    assert!(
+        detail.contains("staff.pdf")
+            && detail.contains("glyphs whose names carry no Unicode value"),
+        "{out}"
+    );
+}
+
 #[test]
 fn legacy_office_and_extracted_rtf() {
     use sge_milter::extract::samples;

@@ -3,7 +3,7 @@
 //! between two rule sets, A and B) and an invalid one. Expected: no sender sees a
 //! temporary failure or a dropped connection, every message is judged by one whole
 //! rule set (both of A's rules or both of B's, never a mix or half), and every
-//! invalid configuration is counted in `config_reloads_total{result="failure"}`.
+//! invalid configuration is counted in `config_reloads_total{result="error"}`.
 
 mod common;
 mod metrics_support;
@@ -45,7 +45,7 @@ fn reloads(metrics: &str) -> (f64, f64) {
             &format!(r#"sgemilter_config_reloads_total{{result="{r}"}}"#),
         )
     };
-    (get("success").unwrap_or(0.0), get("failure").unwrap_or(0.0))
+    (get("success").unwrap_or(0.0), get("error").unwrap_or(0.0))
 }
 
 #[test]

@@ -180,7 +180,7 @@ fn reloads_are_counted_and_a_failed_one_is_flagged_until_a_good_one() {
     milter.signal("HUP");
     let m = wait_sample(
         &addr,
-        r#"sgemilter_config_reloads_total{result="failure"}"#,
+        r#"sgemilter_config_reloads_total{result="error"}"#,
         1.0,
     );
     assert_eq!(

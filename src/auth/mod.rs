@@ -26,7 +26,7 @@ use crate::metrics::CacheReading;
 use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
 use body_hash::BodyHashes;
 use cache::{CacheStats, DnsCacheStats};
-use dns::Dns;
+use dns::{Dns, DnsReuse};
 use enforce::AuthPolicy;
 use mail_auth::AuthenticatedMessage;
 use serde::Serialize;
@@ -46,7 +46,9 @@ pub const SIGN_FAILED_RULE: &str = "auth.dkim_sign_failed";
 /// Everything authentication needs, compiled from one configuration.
 pub struct AuthEngine {
     dns: Dns,
-    spf_cache: SpfCache,
+    spf_cache: Arc<SpfCache>,
+    /// `spf_cache_entries` and `spf_cache_ttl` the SPF cache was built with.
+    spf_cache_key: String,
     policy: AuthPolicy,
     signer: Signer,
     authserv_id: String,
@@ -83,6 +85,16 @@ impl AuthStats {
 impl AuthEngine {
     /// Builds the resolver, caches and signing keys; `None` when `[auth] enabled = false`.
     pub fn compile(loaded: &LoadedConfig) -> Result<Option<AuthEngine>, ConfigErrors> {
+        AuthEngine::compile_after(loaded, None)
+    }
+
+    /// [`AuthEngine::compile`] for a reload: the resolver and caches of `previous`
+    /// carry over unless their own settings changed (then the log says which were
+    /// rebuilt). Signing keys are always read again from disk.
+    pub fn compile_after(
+        loaded: &LoadedConfig,
+        previous: Option<&AuthEngine>,
+    ) -> Result<Option<AuthEngine>, ConfigErrors> {
         let cfg = &loaded.config.auth;
         if !cfg.enabled {
             return Ok(None);
@@ -90,7 +102,11 @@ impl AuthEngine {
         let origin = &loaded.origin;
         let text = &loaded.text;
         let mut errors = ConfigErrors::default();
-        let dns = Dns::new(&loaded.config.dns)
+        let dns = match previous {
+            Some(p) => Dns::reuse(&loaded.config.dns, &p.dns),
+            None => Dns::new(&loaded.config.dns).map(|d| (d, DnsReuse::Rebuilt)),
+        };
+        let dns = dns
             .map_err(|e| {
                 let line = crate::config::line_containing(text, "nameservers");
                 errors.push(ConfigError::new(origin.clone(), line, e));
@@ -132,9 +148,29 @@ impl AuthEngine {
         } else {
             cfg.authserv_id.trim().to_string()
         };
+        let (dns, dns_reuse) = dns;
+        let spf_cache_key = format!("{:?}", (cfg.spf_cache_entries, cfg.spf_cache_ttl));
+        let spf_cache = previous
+            .filter(|p| {
+                // Verdicts rest on DNS answers and name our host (%{r}).
+                dns_reuse != DnsReuse::Rebuilt
+                    && p.spf_cache_key == spf_cache_key
+                    && p.authserv_id == authserv_id
+            })
+            .map(|p| Arc::clone(&p.spf_cache));
+        if previous.is_some() {
+            log_cache_reuse(dns_reuse, spf_cache.is_some());
+        }
+        let spf_cache = spf_cache.unwrap_or_else(|| {
+            Arc::new(SpfCache::new(
+                cfg.spf_cache_entries,
+                cfg.spf_cache_ttl.duration(),
+            ))
+        });
         Ok(Some(AuthEngine {
             dns,
-            spf_cache: SpfCache::new(cfg.spf_cache_entries, cfg.spf_cache_ttl.duration()),
+            spf_cache,
+            spf_cache_key,
             policy: AuthPolicy::new(cfg, &loaded.config.policy.local_domains),
             signer,
             authserv_id,
@@ -195,6 +231,24 @@ impl AuthEngine {
             body_hashes: None,
             report: AuthReport::default(),
         }
+    }
+}
+
+/// One line per rebuilt cache, so an admin sees why hit rates dropped after a reload.
+fn log_cache_reuse(dns: DnsReuse, spf_kept: bool) {
+    match dns {
+        DnsReuse::Kept => {}
+        DnsReuse::NewResolver => {
+            tracing::info!("[dns] changed: resolver rebuilt; DNS answer caches kept")
+        }
+        DnsReuse::Rebuilt => tracing::info!(
+            "[dns] name servers or cache settings changed: resolver and DNS answer caches rebuilt (empty)"
+        ),
+    }
+    if !spf_kept {
+        tracing::info!(
+            "SPF verdict cache rebuilt (empty): its settings, [dns] or authserv_id changed"
+        );
     }
 }
 

@@ -107,7 +107,7 @@ const CACHE_ENTRIES: Family = Family {
 
 const CONFIG_RELOADS_TOTAL: Family = Family {
     name: "config_reloads_total",
-    help: "Configuration reloads (SIGHUP), by result (success, failure).",
+    help: "Configuration reloads (SIGHUP), by result (success, error).",
     labels: &["result"],
 };
 
@@ -221,7 +221,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         self.config_last_reload_success.set(1);
-        for result in ["success", "failure"] {
+        for result in ["success", "error"] {
             self.config_reloads.with_label_values(&[result]);
         }
         for kind in error_kind::ALL {
@@ -351,7 +351,7 @@ mod tests {
         assert!(
             text.contains(r#"sgemilter_messages_total{action="accept",direction="inbound"} 0"#)
         );
-        assert!(text.contains(r#"sgemilter_config_reloads_total{result="failure"} 0"#));
+        assert!(text.contains(r#"sgemilter_config_reloads_total{result="error"} 0"#));
         assert!(text.contains("sgemilter_build_info{version=\""));
     }
 }

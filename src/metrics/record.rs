@@ -76,7 +76,7 @@ impl Metrics {
 
     /// One configuration reload attempt.
     pub fn config_reload(&self, success: bool) {
-        let result = if success { "success" } else { "failure" };
+        let result = if success { "success" } else { "error" };
         self.config_reloads.with_label_values(&[result]).inc();
         self.config_last_reload_success.set(i64::from(success));
     }

@@ -186,10 +186,8 @@ pub fn run(
 
 fn show(pen: &mut Pen, font: &Font, s: &[u8], text: &mut TextOut) -> Result<(), Uninspectable> {
     // Fail closed: text we cannot decode could hide anything.
-    if font.is_unreadable() && !s.is_empty() {
-        return Err(Uninspectable::Damaged(
-            "PDF text in a font without a Unicode map".into(),
-        ));
+    if let Some(why) = font.unreadable(s) {
+        return Err(Uninspectable::Damaged(why.into()));
     }
     text.sep(pen.before_show());
     let shown = text.show(font, s)?;

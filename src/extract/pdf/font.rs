@@ -1,6 +1,6 @@
 //! Font byte-to-text decoding: ToUnicode CMaps (bfchar, bfrange scalar and array
 //! forms, codespace ranges of 1–4 bytes), and for fonts without one the simple
-//! encodings (WinAnsi, MacRoman, /Differences with common glyph names).
+//! encodings (WinAnsi, MacRoman, /Differences with Adobe Glyph List names).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -19,7 +19,9 @@ pub struct Font {
     /// Composite (Type0) fonts without a CMap: 2-byte codes that name glyphs, not text.
     composite: bool,
     encoding: &'static Encoding,
-    differences: HashMap<u8, char>,
+    /// /Differences: each code's glyph, as text, or `None` for a glyph name that
+    /// says nothing about its text (`/g17`, `/glyph5`): such codes cannot be read.
+    differences: HashMap<u8, Option<String>>,
     widths: Option<Widths>,
 }
 
@@ -70,10 +72,19 @@ impl Font {
         font
     }
 
-    /// A composite font without a ToUnicode CMap: its codes are glyph ids, so the
-    /// text it shows cannot be read.
-    pub fn is_unreadable(&self) -> bool {
-        self.composite && self.cmap.is_none()
+    /// Why the text of the shown string `bytes` cannot be read, if it cannot:
+    /// a composite font without a ToUnicode CMap shows glyph ids, and a simple font
+    /// without one may name its glyphs with names that carry no text.
+    pub fn unreadable(&self, bytes: &[u8]) -> Option<&'static str> {
+        if self.cmap.is_some() || bytes.is_empty() {
+            return None;
+        }
+        if self.composite {
+            return Some("PDF text in a font without a Unicode map");
+        }
+        let unknown_glyph = |b: &u8| matches!(self.differences.get(b), Some(None));
+        (!self.differences.is_empty() && bytes.iter().any(unknown_glyph))
+            .then_some("PDF text in glyphs whose names carry no Unicode value")
     }
 
     /// Appends the text of the shown string `bytes` to `out`.
@@ -134,11 +145,12 @@ impl Font {
     }
 
     fn push_simple(&self, b: u8, out: &mut String) {
-        if let Some(&c) = (!self.differences.is_empty())
+        if let Some(glyph) = (!self.differences.is_empty())
             .then(|| self.differences.get(&b))
             .flatten()
         {
-            out.push(c);
+            // Unknown glyph names were refused by `unreadable` before decoding.
+            out.push_str(glyph.as_deref().unwrap_or_default());
         } else if b.is_ascii() {
             out.push(char::from(b));
         } else {
@@ -168,20 +180,17 @@ fn simple_encoding(name: &[u8]) -> &'static Encoding {
     }
 }
 
-/// `/Differences [code /name /name code /name …]`, for glyph names whose text is
-/// known: one-letter and digit names, `uni` followed by four hex digits, and common
-/// punctuation.
-fn differences(items: &[Obj]) -> HashMap<u8, char> {
+/// `/Differences [code /name /name code /name …]`: each code's glyph name turned
+/// into text by the Adobe Glyph List rules (`glyph_text`), `None` when it has none.
+fn differences(items: &[Obj]) -> HashMap<u8, Option<String>> {
     let mut map = HashMap::new();
     let mut code: Option<i64> = None;
     for item in items.iter().take(1024) {
         match item {
             Obj::Int(i) => code = Some(*i),
             Obj::Name(n) => {
-                if let (Some(c), Some(ch)) =
-                    (code.and_then(|c| u8::try_from(c).ok()), glyph_char(n))
-                {
-                    map.insert(c, ch);
+                if let Some(c) = code.and_then(|c| u8::try_from(c).ok()) {
+                    map.insert(c, glyph_text(n));
                 }
                 code = code.map(|c| c + 1);
             }
@@ -191,49 +200,75 @@ fn differences(items: &[Obj]) -> HashMap<u8, char> {
     map
 }
 
-fn glyph_char(name: &[u8]) -> Option<char> {
-    const NAMED: &[(&str, char)] = &[
-        ("zero", '0'),
-        ("one", '1'),
-        ("two", '2'),
-        ("three", '3'),
-        ("four", '4'),
-        ("five", '5'),
-        ("six", '6'),
-        ("seven", '7'),
-        ("eight", '8'),
-        ("nine", '9'),
-        ("space", ' '),
-        ("hyphen", '-'),
-        ("minus", '-'),
-        ("period", '.'),
-        ("comma", ','),
-        ("slash", '/'),
-        ("colon", ':'),
-        ("semicolon", ';'),
-        ("parenleft", '('),
-        ("parenright", ')'),
-        ("at", '@'),
-        ("underscore", '_'),
-        ("numbersign", '#'),
-        ("plus", '+'),
-        ("endash", '\u{2013}'),
-        ("emdash", '\u{2014}'),
-        ("nbspace", ' '),
-    ];
-    if let [c] = name
-        && c.is_ascii_alphabetic()
-    {
-        return Some(char::from(*c));
-    }
-    if let Some(hex) = name.strip_prefix(b"uni")
-        && hex.len() == 4
-    {
-        let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-        return char::from_u32(v);
-    }
+/// The text a glyph name stands for, following the Adobe Glyph List
+/// specification's mapping: the part before the first `.` is the name, `_` joins
+/// the components of a ligature, and each component is an AGLFN name, `uniXXXX`
+/// (one or more BMP values), or `uXXXX`–`uXXXXXX`. `None` when any component is
+/// none of these: a name like `/g17` says nothing about the text it draws.
+fn glyph_text(name: &[u8]) -> Option<String> {
     let name = std::str::from_utf8(name).ok()?;
-    NAMED.iter().find(|(n, _)| *n == name).map(|&(_, c)| c)
+    let base = name.split('.').next().unwrap_or_default();
+    if base.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    for component in base.split('_') {
+        component_text(component, &mut text)?;
+    }
+    Some(text)
+}
+
+fn component_text(component: &str, out: &mut String) -> Option<()> {
+    if let Some(&c) = glyph_names().get(component) {
+        out.push(c);
+        return Some(());
+    }
+    let hex_char = |h: &str| {
+        let v = u32::from_str_radix(h, 16).ok()?;
+        char::from_u32(v)
+    };
+    let all_hex = |h: &str| {
+        h.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() && b <= b'F')
+    };
+    if let Some(hex) = component.strip_prefix("uni")
+        && !hex.is_empty()
+        && hex.len() % 4 == 0
+        && all_hex(hex)
+    {
+        for i in (0..hex.len()).step_by(4) {
+            out.push(hex_char(&hex[i..i + 4])?);
+        }
+        return Some(());
+    }
+    if let Some(hex) = component.strip_prefix('u')
+        && (4..=6).contains(&hex.len())
+        && all_hex(hex)
+    {
+        out.push(hex_char(hex)?);
+        return Some(());
+    }
+    None
+}
+
+/// AGLFN names (from the `glyph-names` crate) and a few legacy names that PDF
+/// producers still write, name → character. Later entries win: `minus` and
+/// `nbspace` become the ASCII characters the identifier tokenizers split on.
+fn glyph_names() -> &'static HashMap<&'static str, char> {
+    static NAMES: OnceLock<HashMap<&'static str, char>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        const LEGACY: &[(char, &str)] = &[
+            (' ', "nbspace"),
+            ('\u{00AD}', "sfthyphen"),
+            ('\u{00B7}', "middot"),
+            ('-', "minus"),
+        ];
+        glyph_names::GLYPH_NAME_PAIRS
+            .iter()
+            .chain(LEGACY)
+            .map(|&(c, name)| (name, c))
+            .collect()
+    })
 }
 
 #[derive(Debug, Default)]
@@ -434,5 +469,34 @@ mod tests {
         let mut out = String::new();
         font.decode(b"123\x81\x96", &mut out);
         assert_eq!(out, "136-\u{2013}");
+    }
+
+    #[test]
+    fn glyph_names_follow_the_adobe_glyph_list_rules() {
+        let text = |n: &str| glyph_text(n.as_bytes());
+        assert_eq!(text("seven").as_deref(), Some("7"));
+        assert_eq!(text("one.oldstyle").as_deref(), Some("1"));
+        assert_eq!(text("f_i").as_deref(), Some("fi"));
+        assert_eq!(text("uni00370038").as_deref(), Some("78"));
+        assert_eq!(text("u1F574").as_deref(), Some("\u{1F574}"));
+        assert_eq!(text("minus").as_deref(), Some("-"));
+        assert_eq!(text("g17"), None);
+        assert_eq!(text("uni12"), None);
+        assert_eq!(text("uni004g"), None);
+        assert_eq!(text(".notdef"), None);
+    }
+
+    #[test]
+    fn text_in_glyphs_with_meaningless_names_is_unreadable() {
+        let dict = Lexer::new(b"<< /Encoding << /Differences [48 /g3 /g4 65 /A] >> >>", 0)
+            .object()
+            .unwrap();
+        let font = Font::new(dict.as_dict().unwrap(), None, None);
+        assert_eq!(font.unreadable(b"AAA"), None);
+        assert!(font.unreadable(b"A0A").is_some());
+        // A ToUnicode map says what every code is: the names no longer matter.
+        let dict = dict.as_dict().unwrap();
+        let mapped = Font::new(dict, Some(b"1 beginbfchar <30> <0039> endbfchar"), None);
+        assert_eq!(mapped.unreadable(b"0"), None);
     }
 }
