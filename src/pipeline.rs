@@ -9,6 +9,7 @@ use crate::envelope::Envelope;
 use crate::extract::{Routed, Router};
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
+use crate::policy::headers::HeaderHygiene;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
@@ -171,6 +172,7 @@ impl Engine {
             },
             raw: RawMessage::new(limits.max_message_size.as_usize(), keep),
             for_reports,
+            hygiene: HeaderHygiene::new(&self.loaded.config.headers, &[UNINSPECTABLE_HEADER]),
             findings: Vec::new(),
             facts: MessageFacts::default(),
             started: Instant::now(),
@@ -310,6 +312,8 @@ pub struct MessageScan {
     raw: RawMessage,
     /// Inbound mail to a DMARC report address: kept whole for ingestion.
     for_reports: bool,
+    /// Copies of our own headers that arrived with the message (removed at the end).
+    hygiene: HeaderHygiene,
     findings: Vec<Finding>,
     facts: MessageFacts,
     started: Instant,
@@ -363,6 +367,7 @@ impl MessageScan {
             rest = &rest[i + 1..];
         }
         self.raw.push_head(&[rest, b"\r\n"]);
+        self.hygiene.header(name);
         if let Some(auth) = &mut self.auth {
             auth.header(name, raw_value);
         }
@@ -504,6 +509,7 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
+        self.hygiene.apply(&mut decision, self.env.direction());
         if self.for_reports {
             let whole = self.raw.parts().map(|p| p.contiguous().into_owned());
             crate::dmarc_reports::service::capture(&self.env, whole, decision.action);

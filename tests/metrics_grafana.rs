@@ -137,6 +137,7 @@ fn dashboard_has_the_panels_admins_need() {
         "tls policy lookups",
         "mta-sts fetches",
         "posture checks",
+        "direction hints",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -1,7 +1,7 @@
 //! The metric families and their registry.
 
 use super::caches::{CacheReading, CacheSource};
-use super::family::{Family, counter_vec, gauge, gauge_vec, histogram};
+use super::family::{Family, counter, counter_vec, gauge, gauge_vec, histogram};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
 use crate::config::Action;
 use crate::envelope::Direction;
@@ -51,6 +51,7 @@ pub struct Metrics {
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub dmarc_report_messages: IntCounterVec,
+    pub direction_hints: IntCounter,
     pub build_info: IntGaugeVec,
     /// TLS policy socketmap, MTA-STS and posture families.
     pub connectors: super::connectors::ConnectorMetrics,
@@ -165,6 +166,12 @@ const DMARC_REPORT_MESSAGES_TOTAL: Family = Family {
     labels: &["domain", "dkim", "spf", "disposition"],
 };
 
+const DIRECTION_HINTS_TOTAL: Family = Family {
+    name: "direction_hints_total",
+    help: "Messages from a [policy] local_domains sender judged inbound (client not in [direction] trusted_networks, not authenticated, no outbound daemon name): usually a relay missing from [direction].",
+    labels: &[],
+};
+
 const MESSAGES_TOTAL: Family = Family {
     name: "messages_total",
     help: "Messages decided, by direction and final action.",
@@ -205,6 +212,7 @@ impl Metrics {
             config_last_reload_success: gauge(&CONFIG_LAST_RELOAD_SUCCESS),
             errors: counter_vec(&ERRORS_TOTAL),
             dmarc_report_messages: counter_vec(&DMARC_REPORT_MESSAGES_TOTAL),
+            direction_hints: counter(&DIRECTION_HINTS_TOTAL),
             connectors: super::connectors::ConnectorMetrics::new(),
             build_info: gauge_vec(&BUILD_INFO),
             caches: Default::default(),
@@ -267,6 +275,7 @@ impl Metrics {
             Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
             Box::new(self.dmarc_report_messages.clone()),
+            Box::new(self.direction_hints.clone()),
             Box::new(self.build_info.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -338,6 +347,7 @@ mod tests {
             "sgemilter_config_reloads_total",
             "sgemilter_config_last_reload_success",
             "sgemilter_errors_total",
+            "sgemilter_direction_hints_total",
             "sgemilter_build_info",
         ] {
             assert!(
