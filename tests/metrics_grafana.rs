@@ -138,6 +138,7 @@ fn dashboard_has_the_panels_admins_need() {
         "mta-sts fetches",
         "posture checks",
         "direction hints",
+        "in-flight byte budget refusals",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -47,6 +47,7 @@ pub struct Metrics {
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
+    pub in_flight_refusals: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
@@ -148,6 +149,12 @@ const DNS_LOOKUP_DURATION_SECONDS: Family = Family {
     labels: &[],
 };
 
+const IN_FLIGHT_REFUSALS_TOTAL: Family = Family {
+    name: "in_flight_refusals_total",
+    help: "Messages tempfailed (451 4.3.1) because [limits] max_in_flight_bytes was used up, by stage: mail (a new message at MAIL FROM) or data (a message whose next bytes would overflow it).",
+    labels: &["stage"],
+};
+
 const CONNECTIONS_ACTIVE: Family = Family {
     name: "connections_active",
     help: "Milter connections currently open.",
@@ -208,6 +215,7 @@ impl Metrics {
             cache_requests: counter_vec(&CACHE_REQUESTS_TOTAL),
             cache_entries: gauge_vec(&CACHE_ENTRIES),
             dns_lookup_duration: histogram(&DNS_LOOKUP_DURATION_SECONDS, DNS_BUCKETS),
+            in_flight_refusals: counter_vec(&IN_FLIGHT_REFUSALS_TOTAL),
             config_reloads: counter_vec(&CONFIG_RELOADS_TOTAL),
             config_last_reload_success: gauge(&CONFIG_LAST_RELOAD_SUCCESS),
             errors: counter_vec(&ERRORS_TOTAL),
@@ -253,6 +261,9 @@ impl Metrics {
             self.classification
                 .with_label_values(&[d.as_str(), UNMARKED]);
         }
+        for stage in super::in_flight_stage::ALL {
+            self.in_flight_refusals.with_label_values(&[stage]);
+        }
     }
 
     fn register_all(&self, messages: IntCounterVec) {
@@ -271,6 +282,7 @@ impl Metrics {
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
+            Box::new(self.in_flight_refusals.clone()),
             Box::new(self.config_reloads.clone()),
             Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
@@ -344,6 +356,7 @@ mod tests {
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",
+            "sgemilter_in_flight_refusals_total",
             "sgemilter_config_reloads_total",
             "sgemilter_config_last_reload_success",
             "sgemilter_errors_total",
@@ -362,6 +375,7 @@ mod tests {
             text.contains(r#"sgemilter_messages_total{action="accept",direction="inbound"} 0"#)
         );
         assert!(text.contains(r#"sgemilter_config_reloads_total{result="error"} 0"#));
+        assert!(text.contains(r#"sgemilter_in_flight_refusals_total{stage="mail"} 0"#));
         assert!(text.contains("sgemilter_build_info{version=\""));
     }
 }

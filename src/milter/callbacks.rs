@@ -171,7 +171,10 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         session.client.daemon_name = daemon;
     }
     let engine = shared.engine();
-    if shared.budget.used() >= engine.loaded.config.limits.max_in_flight_bytes.0 {
+    if !shared
+        .budget
+        .admits(engine.loaded.config.limits.max_in_flight_bytes.0)
+    {
         return budget_full(&mut cx.reply);
     }
     session.begin_message(
