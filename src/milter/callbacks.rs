@@ -288,7 +288,7 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
         return Status::Continue;
     };
     crate::fault::panic_point("body", scan.envelope().mail_from.as_deref());
-    scan.body(&chunk);
+    scan.body_shared(chunk);
     Status::Continue
 }
 
