@@ -13,6 +13,7 @@ pub mod content;
 pub mod dlp;
 pub mod dmarc_reports;
 mod error;
+pub mod headers;
 pub mod keywords;
 pub mod markings;
 pub mod policy;
@@ -71,6 +72,8 @@ pub struct Config {
     pub posture: PostureConfig,
     #[serde(default)]
     pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
+    #[serde(default)]
+    pub headers: headers::HeadersConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
