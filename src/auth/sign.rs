@@ -202,9 +202,7 @@ mod tests {
     #[test]
     fn chunked_message_signs_like_the_whole_message() {
         let dir = tempfile::tempdir().unwrap();
-        let key = crate::auth::keygen::generate(crate::auth::keygen::KeyAlgorithm::Ed25519)
-            .unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("ed.pem"), key.private_pem).unwrap();
+        std::fs::write(dir.path().join("ed.pem"), openssl_style_ed25519_pem()).unwrap();
         let entry = DkimKeyConfig {
             domain: "a.test".into(),
             selector: "s".into(),
@@ -234,20 +232,26 @@ mod tests {
     /// no public key) loads and signs.
     #[test]
     fn loads_an_openssl_style_pkcs8_v1_ed25519_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ed.pem");
+        std::fs::write(&path, openssl_style_ed25519_pem()).unwrap();
+        let (_, alg) = load_key(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(alg, "ed25519-sha256");
+    }
+
+    /// A fixed Ed25519 key in PKCS#8 v1 PEM (no public key), as `openssl genpkey
+    /// -algorithm ed25519` writes it. Written here rather than with `auth::keygen`,
+    /// which imports this module.
+    fn openssl_style_ed25519_pem() -> String {
         let mut der = vec![
             0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
             0x04, 0x20,
         ];
         der.extend_from_slice(&[7u8; 32]);
         use base64::Engine as _;
-        let pem = format!(
+        format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(&der)
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ed.pem");
-        std::fs::write(&path, pem).unwrap();
-        let (_, alg) = load_key(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(alg, "ed25519-sha256");
+        )
     }
 }
