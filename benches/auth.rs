@@ -3,16 +3,23 @@
 //! with cold caches (a fresh resolver per message: every record fetched from a
 //! loopback knotd) and warm caches; and the SPF verdict with a warm cache.
 //!
+//! The `pipeline_20k` group runs the same message through the whole public pipeline
+//! (`Engine::start_message`, headers, 64 KiB body chunks, `finish`) with every check
+//! on: inbound with warm caches (whole message, and end of message alone), and
+//! outbound with RSA-2048 signing.
+//!
 //! Needs `knotd` (Debian package knot). Run:
 //! `cargo bench --bench auth -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sge_milter::auth::keygen::{KeyAlgorithm, generate};
 use sge_milter::auth::sign::Signer;
-use sge_milter::auth::{AuthEngine, SpfVerdict};
+use sge_milter::auth::{AuthEngine, RawParts, SpfVerdict};
 use sge_milter::config::auth::DkimKeyConfig;
 use sge_milter::config::{LoadedConfig, parse_toml};
 use sge_milter::envelope::{Direction, Envelope};
+use sge_milter::message::header::parse_header_block;
+use sge_milter::pipeline::{Engine, MessageScan};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -92,8 +99,8 @@ fn engine(port: u16) -> Arc<AuthEngine> {
     Arc::new(AuthEngine::compile(&loaded).unwrap().unwrap())
 }
 
-/// A ~20 KB message signed with both keys.
-fn signed_message(dir: &Path, rsa_pem: &str, ed_pem: &str) -> Vec<u8> {
+/// A ~20 KB message signed with both keys; `extra` headers go after Subject.
+fn signed_message(dir: &Path, rsa_pem: &str, ed_pem: &str, extra: &str) -> Vec<u8> {
     std::fs::write(dir.join("rsa.pem"), rsa_pem).unwrap();
     std::fs::write(dir.join("ed.pem"), ed_pem).unwrap();
     let keys = [("rsa", "rsa.pem"), ("ed", "ed.pem")].map(|(s, f)| DkimKeyConfig {
@@ -106,8 +113,8 @@ fn signed_message(dir: &Path, rsa_pem: &str, ed_pem: &str) -> Vec<u8> {
         .map(|s| s.to_string())
         .collect();
     let signer = Signer::load(&keys, &headers, dir).unwrap_or_else(|_| panic!("keys load"));
-    let mut msg = String::from(
-        "From: A <a@bench.test>\r\nTo: b@agency.test\r\nSubject: benchmark\r\n\
+    let mut msg = format!(
+        "From: A <a@bench.test>\r\nTo: b@agency.test\r\nSubject: benchmark\r\n{extra}\
          Date: Sun, 29 Nov 2026 10:00:00 +1300\r\nMessage-ID: <b@bench.test>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n",
     );
@@ -129,7 +136,7 @@ fn bench(c: &mut Criterion) {
     let rsa = generate(KeyAlgorithm::Rsa(2048)).unwrap();
     let ed = generate(KeyAlgorithm::Ed25519).unwrap();
     let (_knot, port) = start_knot(dir.path(), &rsa.txt, &ed.txt);
-    let raw = signed_message(dir.path(), &rsa.private_pem, &ed.private_pem);
+    let raw = signed_message(dir.path(), &rsa.private_pem, &ed.private_pem, "");
     let env = Envelope {
         client_ip: Some("192.0.2.10".parse().unwrap()),
         helo: Some("mx.bench.test".into()),
@@ -147,7 +154,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(spf.result.as_str(), "pass");
     let check = |e: &Arc<AuthEngine>| {
         let mut m = e.begin(&env);
-        let out = rt.block_on(m.verify(Some(&raw), Some(&spf)));
+        let out = rt.block_on(m.verify(Some(RawParts::whole(&raw)), Some(&spf)));
         assert!(out.findings.is_empty(), "{:?}", out.findings);
         assert_eq!(m.report().dmarc.as_ref().unwrap().result, "pass");
     };
@@ -164,5 +171,88 @@ fn bench(c: &mut Criterion) {
     eprintln!("cache stats after the runs: {:?}", warm.stats());
 }
 
-criterion_group!(benches, bench);
+/// The full pipeline with authentication (and signing with `rsa.pem`) on.
+fn pipeline_engine(port: u16, dir: &Path) -> Arc<Engine> {
+    let mut loaded = sge_milter::config::load(None).expect("embedded config loads");
+    let cfg = &mut loaded.config;
+    cfg.dns.nameservers = vec![format!("127.0.0.1:{port}")];
+    cfg.auth.authserv_id = "gw.bench".into();
+    cfg.auth.dkim_keys = vec![DkimKeyConfig {
+        domain: "bench.test".into(),
+        selector: "rsa".into(),
+        key_file: dir.join("rsa.pem"),
+    }];
+    Arc::new(Engine::compile(loaded).unwrap_or_else(|_| panic!("bench config compiles")))
+}
+
+/// Headers and body of `raw` fed as Postfix does (64 KiB body chunks).
+fn feed(engine: &Arc<Engine>, env: &Envelope, spf: Option<SpfVerdict>, raw: &[u8]) -> MessageScan {
+    let block = parse_header_block(raw);
+    let mut scan = engine.start_message(env.clone(), spf);
+    for (name, value) in &block.headers {
+        scan.header(name, value);
+    }
+    assert!(scan.end_of_headers().is_none());
+    for chunk in raw[block.body_offset..].chunks(64 * 1024) {
+        scan.body(chunk);
+    }
+    scan
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = generate(KeyAlgorithm::Rsa(2048)).unwrap();
+    let ed = generate(KeyAlgorithm::Ed25519).unwrap();
+    let (_knot, port) = start_knot(dir.path(), &rsa.txt, &ed.txt);
+    // Marked: outbound mail without a marking is refused at end of headers.
+    let marking = "X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED\r\n";
+    let raw = signed_message(dir.path(), &rsa.private_pem, &ed.private_pem, marking);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = pipeline_engine(port, dir.path());
+    let inbound = Envelope {
+        client_ip: Some("192.0.2.10".parse().unwrap()),
+        helo: Some("mx.bench.test".into()),
+        mail_from: Some("a@bench.test".into()),
+        rcpts: vec!["b@agency.test".into()],
+        direction: Some(Direction::Inbound),
+        ..Default::default()
+    };
+    let outbound = Envelope {
+        direction: Some(Direction::Outbound),
+        ..inbound.clone()
+    };
+    let mut env = inbound.clone();
+    let spf = rt.block_on(engine.mail_from(&mut env));
+    let run = |env: &Envelope| {
+        let mut scan = feed(&engine, env, spf.clone(), &raw);
+        let d = rt.block_on(scan.finish());
+        (d, scan)
+    };
+    let (d, scan) = run(&inbound);
+    let report = scan.auth_report().expect("auth on");
+    assert_eq!(
+        report.dmarc.as_ref().map(|d| d.result),
+        Some("pass"),
+        "{d:?}"
+    );
+    let (d, scan) = run(&outbound);
+    assert_eq!(scan.auth_report().map(|r| r.signed.len()), Some(1), "{d:?}");
+
+    let mut g = c.benchmark_group("pipeline_20k");
+    g.bench_function("inbound_warm", |b| b.iter(|| run(&inbound)));
+    g.bench_function("inbound_warm_eom", |b| {
+        b.iter_batched(
+            || feed(&engine, &inbound, spf.clone(), &raw),
+            |mut scan| rt.block_on(scan.finish()),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("outbound_sign", |b| b.iter(|| run(&outbound)));
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_pipeline);
 criterion_main!(benches);

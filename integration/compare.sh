@@ -6,6 +6,7 @@
 # Starts a loopback knotd serving load.test (SPF, a DKIM key, DMARC), then measures
 # with target/release/sge-milter-load, round after round in turn:
 #   noop       the no-op indymilter (sge-milter-load noop): the reference
+#   noop-unix  the same over a unix socket (only with SGE_COMPARE_MILTERS, below)
 #   sge-tcp    sge-milter, every check on, over TCP
 #   sge-unix   sge-milter over a unix socket
 #   opendkim   OpenDKIM 2.11 verifying (Debian package)
@@ -20,6 +21,10 @@
 # OpenDMARC) do not set it either, so over TCP they wait on delayed ACKs; set
 # SGE_COMPARE_NODELAY=1 to see them without that (the client then sets it).
 # Root is needed for that and to install opendkim/opendmarc when they are missing.
+#
+# SGE_COMPARE_MILTERS="noop sge-tcp" measures only those; SGE_COMPARE_LOAD_ARGS adds
+# sge-milter-load options, e.g. "--fixed-size 20KiB --corpus 20" for the warm EOM
+# figure on 20 KB messages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,37 +41,11 @@ for p in opendkim opendmarc knot; do
 done
 [ -n "${SGE_COMPARE_NO_BUILD:-}" ] || nice -n 5 cargo build --release --bins --quiet
 
-WORK="$(mktemp -d /tmp/sge-compare.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${SGE_COMPARE_KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
-}
-trap cleanup EXIT
+. integration/compare-lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1:$2" >&2; exit 1; }
-wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; exit 1; }
-
-# --- DNS: zone test. with load.test ---
-"$BIN/sge-milter" dkim-keygen --domain load.test --selector load --out "$WORK/key.pem" >"$WORK/keygen.txt"
+# --- DNS: zone test. with load.test, on port 53 of a private loopback address ---
 DNS_IP="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).1"
-{
-    echo '$ORIGIN test.'
-    echo '$TTL 3600'
-    echo '@ SOA ns.test. hostmaster.test. 1 3600 600 86400 300'
-    echo '@ NS ns.test.'
-    echo 'ns A 127.0.0.1'
-    echo 'load TXT "v=spf1 ip4:192.0.2.0/24 ip4:127.0.0.1 -all"'
-    echo '_dmarc.load TXT "v=DMARC1; p=none"'
-    grep '_domainkey' "$WORK/keygen.txt" | sed 's/\.test\. IN TXT/.test. TXT/'
-} >"$WORK/test.zone"
-sed -e "s|@DIR@|$WORK|g" -e "s|127.0.0.1@@PORT@|$DNS_IP@53|" integration/dns/knot.conf.in >"$WORK/knot.conf"
-mkdir -p "$WORK/db"
-knotd -c "$WORK/knot.conf" 2>"$WORK/knot.log" & PIDS+=($!)
-wait_port "$DNS_IP" 53
+start_knot "$DNS_IP" 53
 echo "nameserver $DNS_IP" >"$WORK/resolv.conf"
 # A namespace where /etc/resolv.conf is ours, for the milters that read it.
 with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/resolv.conf && exec \"\$@\"" sh "$@"; }
@@ -74,19 +53,9 @@ with_resolv() { exec unshare -m sh -c "mount --bind '$WORK/resolv.conf' /etc/res
 # --- the milters ---
 P_NOOP=$(free_port); P_SGE=$(free_port); P_DKIM=$(free_port); P_DMARC=$(free_port)
 "$BIN/sge-milter-load" noop --listen "inet:127.0.0.1:$P_NOOP" & PIDS+=($!)
+"$BIN/sge-milter-load" noop --listen "unix:$WORK/noop.sock" & PIDS+=($!)
 
-cat >"$WORK/sge-milter.toml" <<TOML
-[milter]
-listen = "inet:127.0.0.1:$P_SGE"
-[dns]
-nameservers = ["$DNS_IP:53"]
-[auth]
-authserv_id = "gw.load.test"
-[[auth.dkim_keys]]
-domain = "load.test"
-selector = "load"
-key_file = "$WORK/key.pem"
-TOML
+sge_config "$WORK/sge-milter.toml" "inet:127.0.0.1:$P_SGE" "$DNS_IP:53"
 cp "$WORK/sge-milter.toml" "$WORK/sge-unix.toml"
 sed -i "s|^listen = .*|listen = \"unix:$WORK/sge.sock\"|" "$WORK/sge-unix.toml"
 "$BIN/sge-milter" run --config "$WORK/sge-milter.toml" 2>"$WORK/sge.log" & PIDS+=($!); SGE_PID=$!
@@ -120,18 +89,19 @@ CONF
 (with_resolv opendmarc -f -c "$WORK/opendmarc.conf" 2>"$WORK/opendmarc.log") & PIDS+=($!)
 
 for p in $P_NOOP $P_SGE $P_DKIM $P_DMARC; do wait_port 127.0.0.1 "$p"; done
-wait_sock "$WORK/sge.sock"
+wait_sock "$WORK/sge.sock"; wait_sock "$WORK/noop.sock"
 
 # --- the runs ---
 LOAD=("$BIN/sge-milter-load" run --json --concurrency "$CONC" --duration "$DURATION"
       --sign-key "$WORK/key.pem" --sign-selector load --domain load.test --warmup 200
-      ${SGE_COMPARE_NODELAY:+--nodelay})
+      ${SGE_COMPARE_NODELAY:+--nodelay} ${SGE_COMPARE_LOAD_ARGS:-})
 declare -A TARGET=(
-    [noop]="inet:127.0.0.1:$P_NOOP" [sge-tcp]="inet:127.0.0.1:$P_SGE"
+    [noop]="inet:127.0.0.1:$P_NOOP" [noop-unix]="unix:$WORK/noop.sock"
+    [sge-tcp]="inet:127.0.0.1:$P_SGE"
     [sge-unix]="unix:$WORK/sge.sock" [opendkim]="inet:127.0.0.1:$P_DKIM"
     [opendmarc]="inet:127.0.0.1:$P_DMARC"
 )
-ORDER=(noop sge-tcp sge-unix opendkim opendmarc)
+read -r -a ORDER <<<"${SGE_COMPARE_MILTERS:-noop sge-tcp sge-unix opendkim opendmarc}"
 : >"$WORK/results.jsonl"
 for r in $(seq "$ROUNDS"); do
     for name in "${ORDER[@]}"; do
@@ -141,7 +111,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "load: $(uptime | sed 's/.*load average/load average/'), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound"
+echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; corpus: 200 messages 2 KB-2 MB (mean ~110 KB), half DKIM-signed, 20% outbound${SGE_COMPARE_LOAD_ARGS:+; with $SGE_COMPARE_LOAD_ARGS}"
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -15,6 +15,9 @@
 # directories in temp dirs and free loopback ports. Installing the postfix package
 # is preseeded to "No configuration", so no system MTA is started on port 25.
 #
+# Then integration/deb.sh builds the Debian package, installs it, checks the unit
+# and sends Postfix mail through the installed milter, and purges it again.
+#
 # Last, every fuzz target in fuzz/ runs for a bounded time (integration/fuzz.sh, on
 # the stable toolchain; cargo-fuzz is installed from crates.io when missing).
 #
@@ -145,6 +148,9 @@ timed cargo clippy --all-targets -- -D warnings
 timed cargo test --all-targets --no-fail-fast
 timed cargo test --doc
 timed cargo bench --no-run
+# Build, install, verify, run and purge the .deb; it packages the release binary
+# the bench build just made (a plain `cargo deb` would rebuild the crate).
+SGE_DEB_PREBUILT=1 timed integration/deb.sh
 if [[ "${SGE_SKIP_FUZZ:-}" != 1 ]]; then
     cargo fuzz --version >/dev/null 2>&1 || die "cargo-fuzz is missing: cargo install --locked cargo-fuzz (or SGE_SKIP_FUZZ=1)"
     SGE_FUZZ_SECONDS="${SGE_FUZZ_SECONDS:-20}" timed integration/fuzz.sh

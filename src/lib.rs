@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod extract;
 #[doc(hidden)]
 pub mod fault;
+pub mod logging;
 pub mod message;
 pub mod metrics;
 pub mod milter;

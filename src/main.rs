@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use sge_milter::config::{self, LogFormat};
 use sge_milter::envelope::{Direction, Envelope};
+use sge_milter::logging::Logging;
 use sge_milter::milter::{self, ListenAddr, Shared};
 use sge_milter::offline::{ScanReport, scan_message};
 use sge_milter::pipeline::Engine;
@@ -206,21 +207,6 @@ fn load_engine(path: Option<&std::path::Path>) -> Result<Engine> {
         .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
 }
 
-fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SGE_MILTER_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour codes only on a terminal: a log file or journald gets plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 fn run(
     path: Option<PathBuf>,
     log_format: Option<LogFormat>,
@@ -228,18 +214,11 @@ fn run(
 ) -> Result<ExitCode> {
     let engine = load_engine(path.as_deref())?;
     let cfg = &engine.loaded.config;
-    init_logging(log_format.unwrap_or(cfg.log.format), &cfg.log.level);
+    let logging = sge_milter::logging::init(&cfg.log, log_format);
     let listen = listen.unwrap_or_else(|| cfg.milter.listen.clone());
     let addr = ListenAddr::parse(&listen).map_err(|e| anyhow::anyhow!("[milter] listen: {e}"))?;
-    let socket_mode = cfg
-        .milter
-        .socket_mode
-        .as_deref()
-        .map(|m| {
-            u32::from_str_radix(m, 8)
-                .with_context(|| format!("[milter] socket_mode {m:?} is not octal"))
-        })
-        .transpose()?;
+    let socket_perms = milter::socket::resolve(&engine.loaded)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
     let origin = engine.loaded.origin.clone();
     let dmarc_reports = cfg.dmarc_reports.enabled.then(|| cfg.clone());
     let metrics_listen = cfg.metrics.listen.clone();
@@ -252,8 +231,8 @@ fn run(
         // accepts must find them installed, not kill the process.
         let shutdown = shutdown_signal()?;
         let shared = Shared::new(engine);
-        spawn_reloader(Arc::clone(&shared), path.clone())?;
-        let listener = milter::bind(&addr, socket_mode).await?;
+        spawn_reloader(Arc::clone(&shared), path.clone(), logging)?;
+        let listener = milter::bind_with(&addr, &socket_perms).await?;
         start_connectors(&shared, path.as_deref()).await?;
         // [dmarc_reports] is read at start only (a SIGHUP does not change it).
         let dmarc_reports = dmarc_reports
@@ -364,8 +343,9 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
     })
 }
 
-/// SIGHUP reloads config and rules; a reload that fails validation keeps the old ones.
-fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>) -> Result<()> {
+/// SIGHUP reloads everything that can change without a restart (docs/architecture.md,
+/// "Reload"); a reload that fails validation keeps the running configuration.
+fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>, logging: Logging) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     tokio::spawn(async move {
@@ -373,9 +353,12 @@ fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>) -> Result<()> {
             let path = path.clone();
             let shared = Arc::clone(&shared);
             let result = tokio::task::spawn_blocking(move || shared.reload(path.as_deref())).await;
-            sge_milter::metrics::global().config_reload(matches!(result, Ok(Ok(()))));
+            sge_milter::metrics::global().config_reload(matches!(result, Ok(Ok(_))));
             match result {
-                Ok(Ok(())) => tracing::info!(result = "success", "configuration reloaded"),
+                Ok(Ok(engine)) => {
+                    logging.apply(&engine.loaded.config.log);
+                    tracing::info!(result = "success", "configuration reloaded")
+                }
                 Ok(Err(errors)) => {
                     tracing::error!(result = "failure", errors = %errors, "configuration reload failed; keeping the running configuration")
                 }
@@ -497,7 +480,10 @@ fn dmarc_reports(action: DmarcReportsCommand) -> Result<ExitCode> {
 }
 
 fn check_rules(path: Option<PathBuf>) -> Result<ExitCode> {
-    match config::load(path.as_deref()).and_then(Engine::compile) {
+    let compiled = config::load(path.as_deref())
+        .and_then(Engine::compile)
+        .and_then(|engine| milter::socket::resolve(&engine.loaded).map(|_| engine));
+    match compiled {
         Ok(engine) => {
             println!("configuration OK: {}", engine.loaded.origin);
             for f in &engine.loaded.rule_files {

@@ -3,17 +3,19 @@
 //! [`Engine`] is everything compiled from one configuration (immutable, swapped as a
 //! whole on reload); [`MessageScan`] is one message going through it.
 
-use crate::auth::{AuthEngine, AuthReport, MessageAuth, SpfVerdict};
+use crate::auth::{AuthEngine, AuthReport, MessageAuth, RawParts, SpfVerdict};
 use crate::config::{ConfigErrors, LoadedConfig};
 use crate::envelope::Envelope;
 use crate::extract::{Routed, Router};
 use crate::message::{ContentSink, MimeAnomaly, MimeLimits, MimeWalker, PartInfo};
 use crate::policy::direction::DirectionPolicy;
+use crate::policy::headers::HeaderHygiene;
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::scan::dlp::DlpScanner;
 use crate::scan::keywords::KeywordScanner;
 use crate::scan::markings::MarkingScanner;
 use crate::scan::{MessageFacts, ScanState, Scanner};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,20 @@ pub struct Engine {
 impl Engine {
     /// Compiles the configuration and every rule file, collecting all errors.
     pub fn compile(loaded: LoadedConfig) -> Result<Engine, ConfigErrors> {
+        Engine::compile_inner(loaded, None)
+    }
+
+    /// [`Engine::compile`] for a reload: rules, policy and keys are compiled anew;
+    /// the resolver and caches of `previous` carry over where their settings did
+    /// not change ([`AuthEngine::compile_after`]).
+    pub fn compile_after(loaded: LoadedConfig, previous: &Engine) -> Result<Engine, ConfigErrors> {
+        Engine::compile_inner(loaded, Some(previous))
+    }
+
+    fn compile_inner(
+        loaded: LoadedConfig,
+        previous: Option<&Engine>,
+    ) -> Result<Engine, ConfigErrors> {
         let mut errors = ConfigErrors::default();
         let cfg = &loaded.config;
         let direction = DirectionPolicy::compile(&cfg.direction, &loaded.origin, &loaded.text)
@@ -78,7 +94,8 @@ impl Engine {
         for e in crate::tls_policy::validate(&loaded) {
             errors.push(e);
         }
-        let auth = AuthEngine::compile(&loaded)
+        let previous_auth = previous.and_then(|p| p.auth.as_deref());
+        let auth = AuthEngine::compile_after(&loaded, previous_auth)
             .map_err(|e| errors.extend(e))
             .ok()
             .flatten()
@@ -142,6 +159,8 @@ impl Engine {
         let states = self.scanners.iter().filter_map(|s| s.begin(&env)).collect();
         let limits = &self.loaded.config.limits;
         let auth = self.auth.as_ref().map(|a| a.begin(&env));
+        let for_reports = crate::dmarc_reports::service::wants(&env);
+        let keep = for_reports || auth.as_ref().is_some_and(MessageAuth::uses_raw);
         MessageScan {
             engine: Arc::clone(self),
             auth,
@@ -151,7 +170,9 @@ impl Engine {
                 states,
                 anomalies: Vec::new(),
             },
-            raw: RawMessage::new(limits.max_message_size.as_usize()),
+            raw: RawMessage::new(limits.max_message_size.as_usize(), keep),
+            for_reports,
+            hygiene: HeaderHygiene::new(&self.loaded.config.headers, &[UNINSPECTABLE_HEADER]),
             findings: Vec::new(),
             facts: MessageFacts::default(),
             started: Instant::now(),
@@ -202,42 +223,73 @@ impl ContentSink for Fanout {
     }
 }
 
-/// The message as received (headers CRLF-folded again, then the body), kept for
-/// authentication up to a limit; past the limit it is dropped, never grown.
+/// The message as received: the header block CRLF-folded again, then the body as
+/// the MTA's chunks (shared, never regrown into one buffer). Kept only for the steps
+/// that read it: inbound authentication (only the header block when the body hashes
+/// are computed as it streams in), outbound signing, DMARC report ingestion. Past the
+/// size limit it is dropped, never grown.
 pub struct RawMessage {
-    buf: Vec<u8>,
+    head: Vec<u8>,
+    body: Vec<Bytes>,
+    keep_head: bool,
+    /// Until end of headers, whatever `keep_head` says (so nothing is lost if the
+    /// MTA skips end of headers); then what the later steps need.
+    keep_body: bool,
     limit: usize,
     size: u64,
     overflow: bool,
 }
 
 impl RawMessage {
-    fn new(limit: usize) -> Self {
+    fn new(limit: usize, keep: bool) -> Self {
         RawMessage {
-            buf: Vec::new(),
+            head: Vec::new(),
+            body: Vec::new(),
+            keep_head: keep,
+            keep_body: keep,
             limit,
             size: 0,
             overflow: false,
         }
     }
 
-    fn push(&mut self, parts: &[&[u8]]) {
-        let n: usize = parts.iter().map(|p| p.len()).sum();
+    /// Counts `n` more bytes; past the limit everything kept is dropped and `false`
+    /// returned from then on.
+    fn count(&mut self, n: usize) -> bool {
         self.size += n as u64;
-        if self.overflow {
-            return;
-        }
-        if self.size > self.limit as u64 {
+        if !self.overflow && self.size > self.limit as u64 {
             self.overflow = true;
-            self.buf = Vec::new();
-            return;
+            self.head = Vec::new();
+            self.body = Vec::new();
         }
-        parts.iter().for_each(|p| self.buf.extend_from_slice(p));
+        !self.overflow
     }
 
-    /// The bytes, or `None` when the message was larger than the limit.
-    pub fn bytes(&self) -> Option<&[u8]> {
-        (!self.overflow).then_some(&self.buf[..])
+    fn push_head(&mut self, parts: &[&[u8]]) {
+        let n = parts.iter().map(|p| p.len()).sum();
+        if self.count(n) && self.keep_head {
+            parts.iter().for_each(|p| self.head.extend_from_slice(p));
+        }
+    }
+
+    /// `chunk` makes the shared chunk only when it is kept.
+    fn push_body(&mut self, len: usize, chunk: impl FnOnce() -> Bytes) {
+        if self.count(len) && self.keep_body {
+            self.body.push(chunk());
+        }
+    }
+
+    /// The kept message, or `None` when it was larger than the limit (or not kept).
+    pub fn parts(&self) -> Option<RawParts<'_>> {
+        (!self.overflow && self.keep_head).then_some(RawParts {
+            head: &self.head,
+            body: &self.body,
+        })
+    }
+
+    /// Whether the message was larger than the limit.
+    pub fn oversize(&self) -> bool {
+        self.overflow
     }
 
     /// Total bytes received, headers and body.
@@ -258,6 +310,10 @@ pub struct MessageScan {
     router: Router,
     fanout: Fanout,
     raw: RawMessage,
+    /// Inbound mail to a DMARC report address: kept whole for ingestion.
+    for_reports: bool,
+    /// Copies of our own headers that arrived with the message (removed at the end).
+    hygiene: HeaderHygiene,
     findings: Vec<Finding>,
     facts: MessageFacts,
     started: Instant,
@@ -302,15 +358,16 @@ impl MessageScan {
     /// One top-level header as the MTA sends it: the value is everything after the
     /// colon, folded lines joined by bare LF.
     pub fn header(&mut self, name: &str, raw_value: &[u8]) {
-        self.raw.push(&[name.as_bytes(), b":"]);
+        self.raw.push_head(&[name.as_bytes(), b":"]);
         // The MTA hands folded values over with bare LF; the signed form has CRLF.
         let mut rest = raw_value;
         while let Some(i) = memchr::memchr(b'\n', rest) {
             let line = rest[..i].strip_suffix(b"\r").unwrap_or(&rest[..i]);
-            self.raw.push(&[line, b"\r\n"]);
+            self.raw.push_head(&[line, b"\r\n"]);
             rest = &rest[i + 1..];
         }
-        self.raw.push(&[rest, b"\r\n"]);
+        self.raw.push_head(&[rest, b"\r\n"]);
+        self.hygiene.header(name);
         if let Some(auth) = &mut self.auth {
             auth.header(name, raw_value);
         }
@@ -324,10 +381,15 @@ impl MessageScan {
     /// End of the header block. Returns a decision when the message can already be
     /// refused (reject, tempfail or discard), so the MTA need not send the body.
     pub fn end_of_headers(&mut self) -> Option<Decision> {
-        self.raw.push(&[b"\r\n"]);
+        self.raw.push_head(&[b"\r\n"]);
         if let Some(auth) = &mut self.auth {
             auth.end_of_headers();
         }
+        let needed = match (&mut self.auth, self.raw.parts()) {
+            (Some(auth), Some(raw)) => auth.body_needed(raw.head),
+            _ => false,
+        };
+        self.raw.keep_body = self.for_reports || needed;
         let mut routed = Routed {
             router: &mut self.router,
             out: &mut self.fanout,
@@ -345,9 +407,25 @@ impl MessageScan {
         refuse.then(|| Decision::from_findings(self.findings.clone()))
     }
 
-    /// One body chunk, in order, as it arrives.
+    /// One body chunk, in order, as it arrives (copied when it must be kept).
     pub fn body(&mut self, chunk: &[u8]) {
-        self.raw.push(&[chunk]);
+        self.raw
+            .push_body(chunk.len(), || Bytes::copy_from_slice(chunk));
+        self.scan_body(chunk);
+    }
+
+    /// One body chunk as the milter received it: kept, when it must be, by reference.
+    pub fn body_shared(&mut self, chunk: Bytes) {
+        self.raw.push_body(chunk.len(), || chunk.clone());
+        self.scan_body(&chunk);
+    }
+
+    fn scan_body(&mut self, chunk: &[u8]) {
+        if let Some(auth) = &mut self.auth
+            && !self.raw.oversize()
+        {
+            auth.body(chunk);
+        }
         let mut routed = Routed {
             router: &mut self.router,
             out: &mut self.fanout,
@@ -379,7 +457,7 @@ impl MessageScan {
         for s in &mut self.fanout.states {
             s.finish(&self.env, &mut self.facts, &mut self.findings);
         }
-        if self.raw.bytes().is_none() {
+        if self.raw.oversize() {
             let f = Finding::new(
                 "limit.message_size",
                 FindingKind::Limit,
@@ -396,7 +474,7 @@ impl MessageScan {
         }
         let mut auth_edits = Vec::new();
         if let Some(auth) = &mut self.auth {
-            let outcome = auth.verify(self.raw.bytes(), self.spf.as_ref()).await;
+            let outcome = auth.verify(self.raw.parts(), self.spf.as_ref()).await;
             if let Some((spf, results)) = &outcome.verified {
                 crate::dmarc_reports::observe_inbound(spf, results, &outcome.findings);
             }
@@ -413,7 +491,7 @@ impl MessageScan {
             )
         {
             crate::fault::panic_point("sign", self.env.mail_from.as_deref());
-            let outcome = auth.sign(self.raw.bytes());
+            let outcome = auth.sign(self.raw.parts());
             if outcome.findings.is_empty() {
                 auth_edits.extend(outcome.header_edits);
             } else {
@@ -431,7 +509,11 @@ impl MessageScan {
                 .extend(std::mem::take(&mut self.facts.header_edits));
         }
         decision.header_edits.splice(0..0, auth_edits);
-        crate::dmarc_reports::service::capture(&self.env, self.raw.bytes(), decision.action);
+        self.hygiene.apply(&mut decision, self.env.direction());
+        if self.for_reports {
+            let whole = self.raw.parts().map(|p| p.contiguous().into_owned());
+            crate::dmarc_reports::service::capture(&self.env, whole, decision.action);
+        }
         decision
     }
 

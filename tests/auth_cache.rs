@@ -4,7 +4,7 @@
 mod auth_fixture;
 
 use auth_fixture::{AuthFixture, GOOD_IP, message};
-use sge_milter::auth::AuthEngine;
+use sge_milter::auth::{AuthEngine, RawParts};
 use sge_milter::config::{LoadedConfig, parse_toml};
 use sge_milter::envelope::{Direction, Envelope};
 use std::sync::Arc;
@@ -72,7 +72,7 @@ fn concurrent_spf_misses_share_one_evaluation_and_records_are_cached() {
     let spf = rt.block_on(auth.check_spf(&env("a@reject.test")));
     let verify = || {
         let mut m = auth.begin(&env("a@reject.test"));
-        rt.block_on(m.verify(Some(&raw), spf.as_ref()));
+        rt.block_on(m.verify(Some(RawParts::whole(&raw)), spf.as_ref()));
         m.report().dmarc.clone().unwrap()
     };
     assert_eq!(verify().result, "pass");
@@ -102,7 +102,7 @@ fn a_warm_message_needs_no_dns_negative_answers_included() {
     let spf = rt.block_on(auth.check_spf(&env("a@dkim.test")));
     let verify = || {
         let mut m = auth.begin(&env("a@dkim.test"));
-        let out = rt.block_on(m.verify(Some(&raw), spf.as_ref()));
+        let out = rt.block_on(m.verify(Some(RawParts::whole(&raw)), spf.as_ref()));
         let r = m.report();
         let dkim: Vec<&str> = r.dkim.iter().map(|d| d.result).collect();
         (dkim, r.dmarc.clone().unwrap(), out.findings.len())

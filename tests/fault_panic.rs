@@ -45,7 +45,8 @@ fn a_panic_at_any_point_tempfails_that_message_only_and_is_counted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let config = format!(
-        "[policy]\nlocal_domains = [\"agency.govt.nz\"]\n\
+        "[headers]\nfindings_outbound = true\n\
+         [policy]\nlocal_domains = [\"agency.govt.nz\"]\n\
          [[auth.dkim_keys]]\ndomain = \"agency.govt.nz\"\nselector = \"sge\"\nkey_file = \"{}\"\n",
         key.display()
     );

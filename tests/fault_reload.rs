@@ -59,7 +59,12 @@ fn sighup_storm_under_load_drops_nothing_and_never_half_loads() {
         )
         .expect("rules");
     }
-    let (milter, metrics) = milter_with_metrics_in(dir, "[rules]\ndir = \"rules-a\"\n", &[]);
+    let (milter, metrics) = milter_with_metrics_in(
+        dir,
+        // Outbound mail shows its rule ids only with findings_outbound.
+        "[headers]\nfindings_outbound = true\n[rules]\ndir = \"rules-a\"\n",
+        &[],
+    );
     let base = std::fs::read_to_string(milter.config_path()).expect("config");
     let head = base
         .split("[rules]")

@@ -124,9 +124,13 @@ fn assert_nothing_lost_nothing_unchecked(
     assert!(empty.is_some(), "queue not empty: {:?}", pf.queue());
 }
 
+/// The tag header marks a checked message; test mail (from 127.0.0.1) is outbound,
+/// which gets it only when asked.
+const CONFIG: &str = "[headers]\nfindings_outbound = true\n";
+
 #[test]
 fn sigkill_mid_load_loses_nothing_and_passes_nothing_unchecked() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
     let r = load_with_fault(pf.smtp_port(), || {
         milter.kill9();
@@ -145,7 +149,7 @@ fn sigkill_mid_load_loses_nothing_and_passes_nothing_unchecked() {
 
 #[test]
 fn postfix_stop_start_under_load_leaves_no_connections_behind() {
-    let (milter, metrics) = milter_with_metrics("", &[]);
+    let (milter, metrics) = milter_with_metrics(CONFIG, &[]);
     let pf = Postfix::start(&milter.listen_addr());
     let r = load_with_fault(pf.smtp_port(), || {
         pf.stop();

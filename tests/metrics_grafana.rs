@@ -137,6 +137,8 @@ fn dashboard_has_the_panels_admins_need() {
         "tls policy lookups",
         "mta-sts fetches",
         "posture checks",
+        "direction hints",
+        "in-flight byte budget refusals",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -1,7 +1,8 @@
 //! `[limits] max_in_flight_bytes` through the milter protocol: while messages in
 //! flight hold the budget, a message that would overflow it and new messages get
-//! 451 4.3.1; once they end, mail flows again. Also: a large message (finished on
-//! the blocking pool) gets the same verdict as a small one.
+//! 451 4.3.1, each refusal counted in `sgemilter_in_flight_refusals_total{stage}`;
+//! once they end, mail flows again. Also: a large message (finished on the blocking
+//! pool) gets the same verdict as a small one.
 
 use indymilter_test::{Status, TestConnection};
 use sge_milter::config;
@@ -60,6 +61,18 @@ fn tempfail_text(status: &Status) -> String {
     }
 }
 
+/// `sgemilter_in_flight_refusals_total{stage}` as `/metrics` would show it. The
+/// metrics are process-wide; the other test here never fills its budget.
+fn refusals(stage: &str) -> u64 {
+    let text = String::from_utf8(sge_milter::metrics::global().render()).unwrap();
+    let series = format!("sgemilter_in_flight_refusals_total{{stage=\"{stage}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 fn body(n: usize) -> Vec<u8> {
     b"budget test line of text\r\n"
         .iter()
@@ -73,6 +86,7 @@ fn body(n: usize) -> Vec<u8> {
 async fn a_full_budget_tempfails_and_frees_when_messages_end() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, shared) = start(&dir, "16K").await;
+    let (mail_before, data_before) = (refusals("mail"), refusals("data"));
 
     // The first message holds 12 KB of the 16 KB budget.
     let (mut first, status) = begin(addr).await;
@@ -87,6 +101,8 @@ async fn a_full_budget_tempfails_and_frees_when_messages_end() {
         text.starts_with("451 4.3.1 [sge:limit.in_flight]"),
         "{text}"
     );
+    assert_eq!(refusals("data"), data_before + 1);
+    assert_eq!(refusals("mail"), mail_before);
 
     // Filled to the brim, new messages are refused at MAIL FROM.
     let held = shared.budget.used() as usize;
@@ -98,6 +114,7 @@ async fn a_full_budget_tempfails_and_frees_when_messages_end() {
         tempfail_text(&status).starts_with("451 4.3.1"),
         "{status:?}"
     );
+    assert_eq!(refusals("mail"), mail_before + 1);
 
     // The first one ends normally and gives its bytes back.
     let (_, status) = first.eom().await.unwrap();
@@ -107,6 +124,11 @@ async fn a_full_budget_tempfails_and_frees_when_messages_end() {
     assert_eq!(fourth.body(body(8_000)).await.unwrap(), Status::Continue);
     assert_eq!(fourth.eom().await.unwrap().1, Status::Continue);
     assert_eq!(shared.budget.used(), 0, "every message gave its bytes back");
+    assert_eq!(
+        (refusals("mail"), refusals("data")),
+        (mail_before + 1, data_before + 1),
+        "accepted messages are not counted"
+    );
     drop(second);
 }
 

@@ -10,6 +10,10 @@ use common::MilterProcess;
 use serde_json::Value;
 use std::process::Command;
 
+/// The client's 127.0.0.1 is trusted, so its mail is outbound: X-SGE-Findings,
+/// where these tests read the rule ids, is only added there when configured.
+const CONFIG: &str = "[headers]\nfindings_outbound = true\n";
+
 fn client_script() -> String {
     format!(
         "{}/integration/miltertest_client.py",
@@ -69,7 +73,7 @@ fn assert_still_serving(milter: &mut MilterProcess) {
 
 #[test]
 fn clean_message_is_accepted_without_edits() {
-    let milter = MilterProcess::start("");
+    let milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "clean");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(
@@ -82,7 +86,7 @@ fn clean_message_is_accepted_without_edits() {
 
 #[test]
 fn reject_rule_sends_the_reply_text() {
-    let milter = MilterProcess::start("");
+    let milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "reject");
     assert_eq!(r["final"], "reject", "{r}");
     let reply = r["smtp_reply"].as_str().expect("reply code");
@@ -92,14 +96,14 @@ fn reject_rule_sends_the_reply_text() {
 
 #[test]
 fn reject_string_split_across_body_chunks_is_found() {
-    let milter = MilterProcess::start("");
+    let milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "split-chunks");
     assert_eq!(r["final"], "reject", "{r}");
 }
 
 #[test]
 fn tag_rule_adds_the_findings_header() {
-    let milter = MilterProcess::start("");
+    let milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "tag");
     assert!(
         matches!(r["final"].as_str(), Some("continue" | "accept")),
@@ -118,7 +122,7 @@ fn tag_rule_adds_the_findings_header() {
 
 #[test]
 fn quarantine_rule_requests_quarantine() {
-    let milter = MilterProcess::start("");
+    let milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "quarantine");
     let reason = r["quarantine"]
         .as_str()
@@ -132,7 +136,7 @@ fn quarantine_rule_requests_quarantine() {
 
 #[test]
 fn client_disconnecting_mid_body_does_not_hurt_the_next_conversation() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     // The scenario itself ends with a full reject conversation on a new connection.
     let r = run_one(&milter, "disconnect-mid-body");
     assert_eq!(r["final"], "reject", "{r}");
@@ -141,7 +145,7 @@ fn client_disconnecting_mid_body_does_not_hurt_the_next_conversation() {
 
 #[test]
 fn eight_bit_junk_in_headers_gets_a_decision() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "junk-headers");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(
@@ -153,7 +157,7 @@ fn eight_bit_junk_in_headers_gets_a_decision() {
 
 #[test]
 fn nul_in_a_header_gets_a_decision_or_a_clean_close() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "nul-header");
     assert!(r["final"].is_string(), "{r}");
     assert_still_serving(&mut milter);
@@ -161,7 +165,7 @@ fn nul_in_a_header_gets_a_decision_or_a_clean_close() {
 
 #[test]
 fn one_megabyte_single_line_header_gets_a_decision() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "huge-header");
     // As a MIME part header (inside the body): a decision, the anomaly reported
     // and the part's content still scanned.
@@ -178,7 +182,7 @@ fn one_megabyte_single_line_header_gets_a_decision() {
 
 #[test]
 fn hundred_deep_multipart_nesting_gets_a_decision() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "deep-multipart");
     assert_eq!(r["stage"], "eom", "{r}");
     // The reject string at depth 100 is still scanned (as text of the part at the
@@ -194,7 +198,7 @@ fn hundred_deep_multipart_nesting_gets_a_decision() {
 
 #[test]
 fn unterminated_boundary_gets_a_decision() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "unterminated-boundary");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(r["final"].is_string(), "{r}");
@@ -207,7 +211,7 @@ fn unterminated_boundary_gets_a_decision() {
 
 #[test]
 fn broken_base64_gets_a_decision() {
-    let mut milter = MilterProcess::start("");
+    let mut milter = MilterProcess::start(CONFIG);
     let r = run_one(&milter, "broken-base64");
     assert_eq!(r["stage"], "eom", "{r}");
     assert!(r["final"].is_string(), "{r}");

@@ -18,6 +18,8 @@ const DEFAULT_CONFIG: &str = "";
 /// Nothing trusted: mail on the plain smtpd port is inbound; the ORIGINATING port
 /// is outbound.
 const INBOUND_CONFIG: &str = "[direction]\ntrusted_networks = []\n";
+/// The default config, with the rule ids in X-SGE-Findings on outbound mail too.
+const FINDINGS_OUT_CONFIG: &str = "[headers]\nfindings_outbound = true\n";
 
 fn message(subject: &str, body: &str) -> Vec<u8> {
     format!(
@@ -36,7 +38,7 @@ fn with_subject<'a>(msgs: &'a [Vec<u8>], subject: &str) -> Option<&'a Vec<u8>> {
 
 #[test]
 fn clean_message_is_delivered_and_tagged_message_carries_the_header() {
-    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let milter = MilterProcess::start(FINDINGS_OUT_CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
     let clean = pf.smtp(FROM, &[TO], &message("clean", "Nothing to see here."));
@@ -137,7 +139,7 @@ fn quarantine_rule_leaves_the_message_on_hold() {
 
 #[test]
 fn sendmail_submissions_pass_the_milter() {
-    let milter = MilterProcess::start(DEFAULT_CONFIG);
+    let milter = MilterProcess::start(FINDINGS_OUT_CONFIG);
     let pf = Postfix::start(&milter.listen_addr());
 
     let tagged = pf.sendmail(
@@ -204,6 +206,61 @@ fn inbound_and_outbound_ports_reach_the_milter_with_their_direction() {
     let log = milter.log();
     assert!(log.contains("direction=inbound"), "milter log:\n{log}");
     assert!(log.contains("direction=outbound"), "milter log:\n{log}");
+}
+
+/// Every `X-SGE-Findings` value in the header block of a delivered message.
+fn findings_headers(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.split("\r\n")
+        .filter_map(|l| {
+            l.get(..15)
+                .filter(|n| n.eq_ignore_ascii_case("X-SGE-Findings:"))
+                .map(|_| l[15..].trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn findings_header_is_never_forged_and_stays_inside_by_default() {
+    // Keyword rules alone: authentication would add findings of its own.
+    let milter = MilterProcess::start(
+        "[direction]\ntrusted_networks = []\n[auth]\nenabled = false\n[policy]\nmarking_enforcement = \"off\"\n",
+    );
+    let pf = Postfix::start_with(
+        &milter.listen_addr(),
+        PostfixOptions {
+            submission_port: true,
+            ..Default::default()
+        },
+    );
+    let forged = |subject: &str, body: &str| {
+        [
+            b"X-SGE-Findings: forged.rule\r\n".as_slice(),
+            &message(subject, body),
+        ]
+        .concat()
+    };
+    for (port, subject, body) in [
+        ("smtp", "in-tagged", TAG),
+        ("smtp", "in-clean", "Nothing to see."),
+        ("submit", "out-tagged", TAG),
+    ] {
+        let raw = forged(subject, body);
+        let out = match port {
+            "smtp" => pf.smtp(FROM, &[TO], &raw),
+            _ => pf.submit(FROM, &[TO], &raw),
+        };
+        assert!(out.accepted, "{subject}: {}", out.reply);
+    }
+    let delivered = pf.wait_delivered(3, WAIT);
+    let findings =
+        |subject: &str| findings_headers(with_subject(&delivered, subject).expect("delivered"));
+    // Inbound: the forged copy is gone, ours is the only one.
+    assert_eq!(findings("in-tagged"), ["sge.test.tag"]);
+    assert_eq!(findings("in-clean"), Vec::<String>::new());
+    // Outbound: no rule ids leave, not even forged ones.
+    assert_eq!(findings("out-tagged"), Vec::<String>::new());
 }
 
 #[test]

@@ -35,8 +35,9 @@ fn subject_is(raw: &[u8], subject: &str) -> bool {
 
 #[test]
 fn reject_reply_names_the_rule_and_tagged_mail_carries_the_header() {
-    // 127.0.0.0/8 is trusted by default: mail from the test client is outbound.
-    let milter = MilterProcess::start("");
+    // 127.0.0.0/8 is trusted by default: mail from the test client is outbound,
+    // and outbound mail carries rule ids only with findings_outbound.
+    let milter = MilterProcess::start("[headers]\nfindings_outbound = true\n");
     let sm = Sendmail::start(&milter.listen_addr(), FilterFlag::Tempfail);
 
     let refused = sm.smtp(FROM, &[TO], &message(FROM, "refused", REJECT));

@@ -18,11 +18,46 @@ pub struct Dns {
     caches: Arc<DnsCaches>,
     /// How long "no such record" is remembered (`[dns] negative_ttl`).
     negative_ttl: Duration,
+    /// The settings it was built from, for a reload to compare.
+    cfg: DnsConfig,
+}
+
+/// What [`Dns::reuse`] kept of the running resolver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsReuse {
+    /// `[dns]` unchanged: resolver and caches carry over.
+    Kept,
+    /// Only query settings changed: a new resolver, the same caches.
+    NewResolver,
+    /// Name servers or cache settings changed: resolver and caches are new (answers
+    /// from other name servers, or sized or aged differently, are not kept).
+    Rebuilt,
 }
 
 impl Dns {
     /// Builds the resolver from `[dns]`. No query is sent here.
     pub fn new(cfg: &DnsConfig) -> Result<Dns, String> {
+        let caches = Arc::new(DnsCaches::new(cfg.cache_entries, cfg.max_ttl.duration()));
+        Dns::with_caches(cfg, caches)
+    }
+
+    /// For a reload: `previous` as it is when `[dns]` did not change, else a new
+    /// resolver that keeps `previous`'s caches unless their own settings changed.
+    pub fn reuse(cfg: &DnsConfig, previous: &Dns) -> Result<(Dns, DnsReuse), String> {
+        // Debug text compares every field (the config types have no PartialEq).
+        let text = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        if text(cfg) == text(&previous.cfg) {
+            return Ok((previous.clone(), DnsReuse::Kept));
+        }
+        let cache_key = |c: &DnsConfig| text(&(&c.nameservers, c.cache_entries, &c.max_ttl));
+        if cache_key(cfg) == cache_key(&previous.cfg) {
+            let dns = Dns::with_caches(cfg, Arc::clone(&previous.caches))?;
+            return Ok((dns, DnsReuse::NewResolver));
+        }
+        Ok((Dns::new(cfg)?, DnsReuse::Rebuilt))
+    }
+
+    fn with_caches(cfg: &DnsConfig, caches: Arc<DnsCaches>) -> Result<Dns, String> {
         let (config, mut opts) = if cfg.nameservers.is_empty() {
             match mail_auth::hickory_resolver::system_conf::read_system_conf() {
                 Ok(system) => system,
@@ -58,8 +93,9 @@ impl Dns {
             .map_err(|e| format!("cannot build the DNS resolver: {e}"))?;
         Ok(Dns {
             authenticator: Arc::new(authenticator),
-            caches: Arc::new(DnsCaches::new(cfg.cache_entries, cfg.max_ttl.duration())),
+            caches,
             negative_ttl: cfg.negative_ttl.duration(),
+            cfg: cfg.clone(),
         })
     }
 
@@ -169,6 +205,33 @@ mod tests {
         let w = dmarc_walk(long);
         assert_eq!(w[..3], [long, "c.d.e.f.g.h.i", "d.e.f.g.h.i"]);
         assert_eq!(w.last(), Some(&"i"));
+    }
+
+    #[test]
+    fn a_reload_keeps_what_did_not_change() {
+        let cfg = DnsConfig {
+            nameservers: vec!["127.0.0.1:5353".into()],
+            ..Default::default()
+        };
+        let first = Dns::new(&cfg).unwrap();
+        let (same, how) = Dns::reuse(&cfg, &first).unwrap();
+        assert_eq!(how, DnsReuse::Kept);
+        assert!(Arc::ptr_eq(&same.authenticator, &first.authenticator));
+        let slower = DnsConfig {
+            timeout: crate::config::Seconds(9.0),
+            ..cfg.clone()
+        };
+        let (dns, how) = Dns::reuse(&slower, &first).unwrap();
+        assert_eq!(how, DnsReuse::NewResolver);
+        assert!(Arc::ptr_eq(&dns.caches, &first.caches));
+        assert!(!Arc::ptr_eq(&dns.authenticator, &first.authenticator));
+        let other = DnsConfig {
+            nameservers: vec!["127.0.0.2:5353".into()],
+            ..cfg
+        };
+        let (dns, how) = Dns::reuse(&other, &first).unwrap();
+        assert_eq!(how, DnsReuse::Rebuilt);
+        assert!(!Arc::ptr_eq(&dns.caches, &first.caches));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! End-of-message verification of inbound mail: DKIM, ARC and DMARC over the kept
-//! raw message, and the one `Authentication-Results` header that reports them.
+//! header block and the body hashes computed as the body streamed in, and the one
+//! `Authentication-Results` header that reports them.
 
 use super::dns::Dns;
 use super::report::{ArcVerdict, DkimVerdict, DmarcVerdict};
@@ -27,9 +28,15 @@ pub struct InboundResults {
     pub header_value: String,
 }
 
-/// Verifies DKIM, ARC and DMARC of `raw` (headers CRLF-folded, then the body).
-pub async fn verify(dns: &Dns, raw: &[u8], spf: &SpfVerdict, authserv_id: &str) -> InboundResults {
-    let Some(msg) = AuthenticatedMessage::parse(raw) else {
+/// Verifies DKIM, ARC and DMARC of `msg` (with its body hashes); `None`: the
+/// message could not be parsed.
+pub async fn verify(
+    dns: &Dns,
+    msg: Option<AuthenticatedMessage<'_>>,
+    spf: &SpfVerdict,
+    authserv_id: &str,
+) -> InboundResults {
+    let Some(msg) = msg else {
         return unparsable(spf, authserv_id);
     };
     let resolver = dns.authenticator();

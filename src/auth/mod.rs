@@ -5,15 +5,18 @@
 //! [`AuthEngine`] is compiled from `[dns]` and `[auth]` once per configuration;
 //! [`MessageAuth`] follows one message through the pipeline.
 
+mod body_hash;
 pub mod cache;
 pub mod dns;
 pub mod enforce;
 pub mod inbound;
+pub mod kept;
 pub mod keygen;
 pub mod report;
 pub mod sign;
 pub mod spf_check;
 
+pub use kept::RawParts;
 pub use report::AuthReport;
 pub use spf_check::{SpfOutcome, SpfVerdict};
 
@@ -21,9 +24,11 @@ use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
 use crate::envelope::{Direction, Envelope, domain_of};
 use crate::metrics::CacheReading;
 use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
+use body_hash::BodyHashes;
 use cache::{CacheStats, DnsCacheStats};
-use dns::Dns;
+use dns::{Dns, DnsReuse};
 use enforce::AuthPolicy;
+use mail_auth::AuthenticatedMessage;
 use serde::Serialize;
 use sign::Signer;
 use spf_check::SpfCache;
@@ -41,7 +46,9 @@ pub const SIGN_FAILED_RULE: &str = "auth.dkim_sign_failed";
 /// Everything authentication needs, compiled from one configuration.
 pub struct AuthEngine {
     dns: Dns,
-    spf_cache: SpfCache,
+    spf_cache: Arc<SpfCache>,
+    /// `spf_cache_entries` and `spf_cache_ttl` the SPF cache was built with.
+    spf_cache_key: String,
     policy: AuthPolicy,
     signer: Signer,
     authserv_id: String,
@@ -78,6 +85,16 @@ impl AuthStats {
 impl AuthEngine {
     /// Builds the resolver, caches and signing keys; `None` when `[auth] enabled = false`.
     pub fn compile(loaded: &LoadedConfig) -> Result<Option<AuthEngine>, ConfigErrors> {
+        AuthEngine::compile_after(loaded, None)
+    }
+
+    /// [`AuthEngine::compile`] for a reload: the resolver and caches of `previous`
+    /// carry over unless their own settings changed (then the log says which were
+    /// rebuilt). Signing keys are always read again from disk.
+    pub fn compile_after(
+        loaded: &LoadedConfig,
+        previous: Option<&AuthEngine>,
+    ) -> Result<Option<AuthEngine>, ConfigErrors> {
         let cfg = &loaded.config.auth;
         if !cfg.enabled {
             return Ok(None);
@@ -85,7 +102,11 @@ impl AuthEngine {
         let origin = &loaded.origin;
         let text = &loaded.text;
         let mut errors = ConfigErrors::default();
-        let dns = Dns::new(&loaded.config.dns)
+        let dns = match previous {
+            Some(p) => Dns::reuse(&loaded.config.dns, &p.dns),
+            None => Dns::new(&loaded.config.dns).map(|d| (d, DnsReuse::Rebuilt)),
+        };
+        let dns = dns
             .map_err(|e| {
                 let line = crate::config::line_containing(text, "nameservers");
                 errors.push(ConfigError::new(origin.clone(), line, e));
@@ -127,9 +148,29 @@ impl AuthEngine {
         } else {
             cfg.authserv_id.trim().to_string()
         };
+        let (dns, dns_reuse) = dns;
+        let spf_cache_key = format!("{:?}", (cfg.spf_cache_entries, cfg.spf_cache_ttl));
+        let spf_cache = previous
+            .filter(|p| {
+                // Verdicts rest on DNS answers and name our host (%{r}).
+                dns_reuse != DnsReuse::Rebuilt
+                    && p.spf_cache_key == spf_cache_key
+                    && p.authserv_id == authserv_id
+            })
+            .map(|p| Arc::clone(&p.spf_cache));
+        if previous.is_some() {
+            log_cache_reuse(dns_reuse, spf_cache.is_some());
+        }
+        let spf_cache = spf_cache.unwrap_or_else(|| {
+            Arc::new(SpfCache::new(
+                cfg.spf_cache_entries,
+                cfg.spf_cache_ttl.duration(),
+            ))
+        });
         Ok(Some(AuthEngine {
             dns,
-            spf_cache: SpfCache::new(cfg.spf_cache_entries, cfg.spf_cache_ttl.duration()),
+            spf_cache,
+            spf_cache_key,
             policy: AuthPolicy::new(cfg, &loaded.config.policy.local_domains),
             signer,
             authserv_id,
@@ -187,8 +228,27 @@ impl AuthEngine {
             forged_ar: Vec::new(),
             dkim_keys: Vec::new(),
             prefetch: Vec::new(),
+            body_hashes: None,
             report: AuthReport::default(),
         }
+    }
+}
+
+/// One line per rebuilt cache, so an admin sees why hit rates dropped after a reload.
+fn log_cache_reuse(dns: DnsReuse, spf_kept: bool) {
+    match dns {
+        DnsReuse::Kept => {}
+        DnsReuse::NewResolver => {
+            tracing::info!("[dns] changed: resolver rebuilt; DNS answer caches kept")
+        }
+        DnsReuse::Rebuilt => tracing::info!(
+            "[dns] name servers or cache settings changed: resolver and DNS answer caches rebuilt (empty)"
+        ),
+    }
+    if !spf_kept {
+        tracing::info!(
+            "SPF verdict cache rebuilt (empty): its settings, [dns] or authserv_id changed"
+        );
     }
 }
 
@@ -214,6 +274,8 @@ pub struct MessageAuth {
     /// `selector._domainkey.domain.` names from DKIM-Signature headers.
     dkim_keys: Vec<String>,
     prefetch: Vec<JoinHandle<()>>,
+    /// Inbound: the DKIM/ARC body hashes, computed as the body streams in.
+    body_hashes: Option<BodyHashes>,
     report: AuthReport,
 }
 
@@ -257,10 +319,47 @@ impl MessageAuth {
         }
     }
 
+    /// Whether end of message reads the kept message (its header block at least):
+    /// inbound mail, and outbound mail when a signing key is configured.
+    pub fn uses_raw(&self) -> bool {
+        self.inbound || !self.engine.signer.is_empty()
+    }
+
+    /// End of headers, with the header block as kept (CRLF-folded, blank line
+    /// included): whether end of message needs the body kept too. Inbound mail whose
+    /// header block mail-auth parses has its body hashed as it streams in
+    /// ([`MessageAuth::body`]) and keeps no body; otherwise (and for outbound mail,
+    /// which is signed at the end) the body is kept.
+    pub fn body_needed(&mut self, head: &[u8]) -> bool {
+        if !self.inbound {
+            return !self.engine.signer.is_empty();
+        }
+        match AuthenticatedMessage::parse(head) {
+            // The headers end where ours do: a parse of the whole message finds the
+            // same headers, signatures and body.
+            Some(msg) if msg.body_offset as usize == head.len() => {
+                self.body_hashes = Some(BodyHashes::for_message(&msg));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The next body chunk, as received.
+    pub fn body(&mut self, chunk: &[u8]) {
+        if let Some(h) = &mut self.body_hashes {
+            h.write(chunk);
+        }
+    }
+
     /// End of message for inbound mail: DKIM, ARC, DMARC, enforcement, and the
     /// `Authentication-Results` header. `raw` is `None` when the message was larger
     /// than `[limits] max_message_size` and was not kept.
-    pub async fn verify(&mut self, raw: Option<&[u8]>, spf: Option<&SpfVerdict>) -> AuthOutcome {
+    pub async fn verify(
+        &mut self,
+        raw: Option<RawParts<'_>>,
+        spf: Option<&SpfVerdict>,
+    ) -> AuthOutcome {
         let mut out = AuthOutcome::default();
         if !self.inbound {
             return out;
@@ -298,7 +397,20 @@ impl MessageAuth {
             });
             return out;
         };
-        let mut results = inbound::verify(&self.engine.dns, raw, &spf, &id).await;
+        // The body hashed as it streamed in, or (header block mail-auth could not
+        // parse alone) the whole message in one copy.
+        let whole;
+        let msg = match self.body_hashes.take() {
+            Some(hashes) => AuthenticatedMessage::parse(raw.head).map(|mut m| {
+                hashes.finish_into(&mut m);
+                m
+            }),
+            None => {
+                whole = raw.contiguous();
+                AuthenticatedMessage::parse(&whole)
+            }
+        };
+        let mut results = inbound::verify(&self.engine.dns, msg, &spf, &id).await;
         if results.dmarc.result == "fail"
             && matches!(results.dmarc.policy, "reject" | "quarantine")
             && let Some(pct) = dmarc_pct(&self.engine.dns, &results.dmarc.domain).await
@@ -320,7 +432,7 @@ impl MessageAuth {
 
     /// End of message for outbound mail, once every other check has passed: the
     /// DKIM-Signature headers for the From domain's keys.
-    pub fn sign(&mut self, raw: Option<&[u8]>) -> AuthOutcome {
+    pub fn sign(&mut self, raw: Option<RawParts<'_>>) -> AuthOutcome {
         let mut out = AuthOutcome::default();
         if self.inbound || self.engine.signer.is_empty() {
             return out;
@@ -340,7 +452,8 @@ impl MessageAuth {
             ));
             return out;
         };
-        let Some(msg) = mail_auth::AuthenticatedMessage::parse(raw) else {
+        // The From header is all that is read here: the header block is enough.
+        let Some(msg) = AuthenticatedMessage::parse(raw.head) else {
             out.findings.push(fail(
                 "message headers cannot be parsed for DKIM signing".into(),
             ));
@@ -350,7 +463,7 @@ impl MessageAuth {
             return out;
         };
         let from_domain = domain_of(from).to_string();
-        match self.engine.signer.sign(raw, &from_domain) {
+        match self.engine.signer.sign_chunks(raw.chunks(), &from_domain) {
             Ok(sigs) => {
                 for (value, with) in sigs {
                     out.header_edits.push(HeaderEdit::Insert {

@@ -1,17 +1,18 @@
 //! Outbound DKIM signing with keys read from files at configuration load.
 //!
-//! The signature is computed at end of message over the kept raw message (headers
-//! CRLF-folded as received, then the body), after every other check has passed.
-//! mail-auth's streaming signer borrows its key for the stream's life, which a
-//! per-message state shared across milter callbacks cannot hold; the raw bytes are
-//! kept anyway for verification, so hashing them once at the end costs one pass.
+//! The signature is computed at end of message over the kept message (headers
+//! CRLF-folded as received, then the body chunks as the MTA sent them, never copied
+//! into one buffer), after every other check has passed. mail-auth's streaming
+//! signer borrows its key for the stream's life, which a per-message state shared
+//! across milter callbacks cannot hold; hashing the kept chunks at the end costs one
+//! pass.
 
 use super::report::SignedWith;
 use crate::config::auth::DkimKeyConfig;
 use crate::domain::{DomainSet, normalize};
 use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done, Signature};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use std::path::Path;
@@ -99,14 +100,34 @@ impl Signer {
         raw: &[u8],
         from_domain: &str,
     ) -> Result<Vec<(String, SignedWith)>, KeyError> {
+        self.sign_with(from_domain, |signer| signer.sign(raw))
+    }
+
+    /// [`Signer::sign`] over a message held in pieces (header block, body chunks),
+    /// fed through mail-auth's streaming signer: nothing is joined into one buffer.
+    pub fn sign_chunks<'a>(
+        &self,
+        raw: impl Iterator<Item = &'a [u8]> + Clone,
+        from_domain: &str,
+    ) -> Result<Vec<(String, SignedWith)>, KeyError> {
+        self.sign_with(from_domain, |signer| {
+            let mut stream = signer.sign_streaming();
+            raw.clone().for_each(|chunk| stream.write(chunk));
+            stream.finish()
+        })
+    }
+
+    fn sign_with(
+        &self,
+        from_domain: &str,
+        sign: impl Fn(&DkimSigner<DkimKey, Done>) -> mail_auth::Result<Signature>,
+    ) -> Result<Vec<(String, SignedWith)>, KeyError> {
         let Some(domain) = self.domain_for(from_domain) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for k in self.keys.iter().filter(|k| k.domain == domain) {
-            let sig = k
-                .signer
-                .sign(raw)
+            let sig = sign(&k.signer)
                 .map_err(|e| KeyError(format!("DKIM signing for {domain} failed: {e}")))?;
             let header = sig.to_header();
             let value = header
@@ -176,24 +197,61 @@ fn rsa_bits(der: &PrivateKeyDer<'_>) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Signing the header block and body chunks gives the signature of the same
+    /// message in one piece.
+    #[test]
+    fn chunked_message_signs_like_the_whole_message() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ed.pem"), openssl_style_ed25519_pem()).unwrap();
+        let entry = DkimKeyConfig {
+            domain: "a.test".into(),
+            selector: "s".into(),
+            key_file: "ed.pem".into(),
+        };
+        let headers = vec!["from".to_string(), "subject".to_string()];
+        let signer =
+            Signer::load(&[entry], &headers, dir.path()).unwrap_or_else(|_| panic!("key loads"));
+        let head = b"From: a@a.test\r\nSubject: x\r\n\r\n".as_slice();
+        let body = b"line one  \r\n\r\nline\ttwo\r\n\r\n\r\n".as_slice();
+        let whole = [head, body].concat();
+        let field = |v: &str, tag: &str| {
+            let v: String = v.split_whitespace().collect();
+            v.split(';')
+                .find_map(|t| t.strip_prefix(tag).map(str::to_string))
+        };
+        let (one, _) = signer.sign(&whole, "a.test").unwrap().remove(0);
+        for size in [1, 3, 8, body.len()] {
+            let chunks = std::iter::once(head).chain(body.chunks(size));
+            let (v, _) = signer.sign_chunks(chunks, "a.test").unwrap().remove(0);
+            assert_eq!(field(&v, "bh="), field(&one, "bh="), "size {size}");
+            assert_eq!(field(&v, "h="), field(&one, "h="));
+        }
+    }
+
     /// An Ed25519 key as `openssl genpkey -algorithm ed25519` writes it (PKCS#8 v1,
     /// no public key) loads and signs.
     #[test]
     fn loads_an_openssl_style_pkcs8_v1_ed25519_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ed.pem");
+        std::fs::write(&path, openssl_style_ed25519_pem()).unwrap();
+        let (_, alg) = load_key(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(alg, "ed25519-sha256");
+    }
+
+    /// A fixed Ed25519 key in PKCS#8 v1 PEM (no public key), as `openssl genpkey
+    /// -algorithm ed25519` writes it. Written here rather than with `auth::keygen`,
+    /// which imports this module.
+    fn openssl_style_ed25519_pem() -> String {
         let mut der = vec![
             0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
             0x04, 0x20,
         ];
         der.extend_from_slice(&[7u8; 32]);
         use base64::Engine as _;
-        let pem = format!(
+        format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(&der)
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ed.pem");
-        std::fs::write(&path, pem).unwrap();
-        let (_, alg) = load_key(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(alg, "ed25519-sha256");
+        )
     }
 }

@@ -13,6 +13,7 @@ pub mod content;
 pub mod dlp;
 pub mod dmarc_reports;
 mod error;
+pub mod headers;
 pub mod keywords;
 pub mod markings;
 pub mod policy;
@@ -71,6 +72,8 @@ pub struct Config {
     pub posture: PostureConfig,
     #[serde(default)]
     pub dmarc_reports: dmarc_reports::DmarcReportsConfig,
+    #[serde(default)]
+    pub headers: headers::HeadersConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -85,6 +88,27 @@ pub struct MilterConfig {
     pub shutdown_grace: Seconds,
     /// File mode of a unix socket, octal string (e.g. "0660").
     pub socket_mode: Option<String>,
+    /// Owner of a unix socket: a user name or numeric uid (unset = the running user).
+    pub socket_owner: Option<IdOrName>,
+    /// Group of a unix socket: a group name or numeric gid (unset = the running group).
+    pub socket_group: Option<IdOrName>,
+}
+
+/// A user or group given by name (`"postfix"`) or numeric id (`105` or `"105"`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum IdOrName {
+    Id(u32),
+    Name(String),
+}
+
+impl std::fmt::Display for IdOrName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdOrName::Id(id) => write!(f, "{id}"),
+            IdOrName::Name(name) => write!(f, "{name:?}"),
+        }
+    }
 }
 
 impl Default for MilterConfig {
@@ -95,6 +119,8 @@ impl Default for MilterConfig {
             connection_timeout: Seconds(300.0),
             shutdown_grace: Seconds(30.0),
             socket_mode: None,
+            socket_owner: None,
+            socket_group: None,
         }
     }
 }

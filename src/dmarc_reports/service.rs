@@ -137,31 +137,35 @@ pub fn service() -> Option<&'static Arc<Service>> {
     SERVICE.get()
 }
 
+/// Whether `env` is inbound mail to one of `ingest_addresses`: the pipeline keeps
+/// such a message whole for [`capture`].
+pub fn wants(env: &Envelope) -> bool {
+    service().is_some_and(|service| {
+        env.direction() == Direction::Inbound
+            && env.rcpts.iter().any(|r| {
+                let r = strip_brackets(r);
+                service
+                    .cfg
+                    .ingest_addresses
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(r))
+            })
+    })
+}
+
 /// End of an inbound message: a copy of a mail to one of `ingest_addresses` that
 /// is being delivered is read as a report about us in the background. The message
 /// itself goes on unchanged (a report we cannot read is logged and counted, never
 /// rejected).
-pub fn capture(env: &Envelope, raw: Option<&[u8]>, action: Action) {
+pub fn capture(env: &Envelope, raw: Option<Vec<u8>>, action: Action) {
     let Some(service) = service() else { return };
-    if !matches!(action, Action::Accept | Action::Tag)
-        || env.direction() != Direction::Inbound
-        || service.cfg.ingest_addresses.is_empty()
-        || !env.rcpts.iter().any(|r| {
-            let r = strip_brackets(r);
-            service
-                .cfg
-                .ingest_addresses
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(r))
-        })
-    {
+    if !matches!(action, Action::Accept | Action::Tag) || !wants(env) {
         return;
     }
     let Some(raw) = raw else {
         tracing::warn!("DMARC report mail too large to keep; not ingested");
         return;
     };
-    let raw = raw.to_vec();
     let service = Arc::clone(service);
     tokio::task::spawn_blocking(move || {
         match ingest::ingest(&raw, service.store.as_ref(), &service.local_domains) {

@@ -2,6 +2,7 @@
 
 use super::charset::decode_bytes;
 use super::decode::base64_lenient;
+use std::borrow::Cow;
 
 /// Headers split from the start of a raw message, as an MTA would pass them to a milter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,7 +73,11 @@ pub fn parse_header_block(data: &[u8]) -> HeaderBlock {
 }
 
 /// Removes folding line breaks (the whitespace after them stays, RFC 5322 3.2.2).
-fn unfold(raw: &[u8]) -> Vec<u8> {
+/// Most values are not folded: those are borrowed, not copied.
+fn unfold(raw: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr2(b'\r', b'\n', raw).is_none() {
+        return Cow::Borrowed(raw);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(p) = memchr::memchr2(b'\r', b'\n', rest) {
@@ -80,7 +85,7 @@ fn unfold(raw: &[u8]) -> Vec<u8> {
         rest = &rest[p + 1..];
     }
     out.extend_from_slice(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Decodes a raw header value for scanners: unfolds, trims, decodes RFC 2047 encoded

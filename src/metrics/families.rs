@@ -1,7 +1,7 @@
 //! The metric families and their registry.
 
 use super::caches::{CacheReading, CacheSource};
-use super::family::{Family, counter_vec, gauge, gauge_vec, histogram};
+use super::family::{Family, counter, counter_vec, gauge, gauge_vec, histogram};
 use super::{AUTH_METHODS, AUTH_RESULTS, CACHE_NAMES, DKIM_SIGN_RESULTS, UNMARKED, error_kind};
 use crate::config::Action;
 use crate::envelope::Direction;
@@ -47,10 +47,12 @@ pub struct Metrics {
     pub cache_requests: IntCounterVec,
     pub cache_entries: IntGaugeVec,
     pub dns_lookup_duration: Histogram,
+    pub in_flight_refusals: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub config_last_reload_success: IntGauge,
     pub errors: IntCounterVec,
     pub dmarc_report_messages: IntCounterVec,
+    pub direction_hints: IntCounter,
     pub build_info: IntGaugeVec,
     /// TLS policy socketmap, MTA-STS and posture families.
     pub connectors: super::connectors::ConnectorMetrics,
@@ -147,6 +149,12 @@ const DNS_LOOKUP_DURATION_SECONDS: Family = Family {
     labels: &[],
 };
 
+const IN_FLIGHT_REFUSALS_TOTAL: Family = Family {
+    name: "in_flight_refusals_total",
+    help: "Messages tempfailed (451 4.3.1) because [limits] max_in_flight_bytes was used up, by stage: mail (a new message at MAIL FROM) or data (a message whose next bytes would overflow it).",
+    labels: &["stage"],
+};
+
 const CONNECTIONS_ACTIVE: Family = Family {
     name: "connections_active",
     help: "Milter connections currently open.",
@@ -163,6 +171,12 @@ const DMARC_REPORT_MESSAGES_TOTAL: Family = Family {
     name: "dmarc_report_messages_total",
     help: "Messages counted in ingested DMARC aggregate reports about our domains, by domain ([policy] local_domains, else other), aligned DKIM and SPF result and disposition.",
     labels: &["domain", "dkim", "spf", "disposition"],
+};
+
+const DIRECTION_HINTS_TOTAL: Family = Family {
+    name: "direction_hints_total",
+    help: "Messages from a [policy] local_domains sender judged inbound (client not in [direction] trusted_networks, not authenticated, no outbound daemon name): usually a relay missing from [direction].",
+    labels: &[],
 };
 
 const MESSAGES_TOTAL: Family = Family {
@@ -201,10 +215,12 @@ impl Metrics {
             cache_requests: counter_vec(&CACHE_REQUESTS_TOTAL),
             cache_entries: gauge_vec(&CACHE_ENTRIES),
             dns_lookup_duration: histogram(&DNS_LOOKUP_DURATION_SECONDS, DNS_BUCKETS),
+            in_flight_refusals: counter_vec(&IN_FLIGHT_REFUSALS_TOTAL),
             config_reloads: counter_vec(&CONFIG_RELOADS_TOTAL),
             config_last_reload_success: gauge(&CONFIG_LAST_RELOAD_SUCCESS),
             errors: counter_vec(&ERRORS_TOTAL),
             dmarc_report_messages: counter_vec(&DMARC_REPORT_MESSAGES_TOTAL),
+            direction_hints: counter(&DIRECTION_HINTS_TOTAL),
             connectors: super::connectors::ConnectorMetrics::new(),
             build_info: gauge_vec(&BUILD_INFO),
             caches: Default::default(),
@@ -245,6 +261,9 @@ impl Metrics {
             self.classification
                 .with_label_values(&[d.as_str(), UNMARKED]);
         }
+        for stage in super::in_flight_stage::ALL {
+            self.in_flight_refusals.with_label_values(&[stage]);
+        }
     }
 
     fn register_all(&self, messages: IntCounterVec) {
@@ -263,10 +282,12 @@ impl Metrics {
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.dns_lookup_duration.clone()),
+            Box::new(self.in_flight_refusals.clone()),
             Box::new(self.config_reloads.clone()),
             Box::new(self.config_last_reload_success.clone()),
             Box::new(self.errors.clone()),
             Box::new(self.dmarc_report_messages.clone()),
+            Box::new(self.direction_hints.clone()),
             Box::new(self.build_info.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -335,9 +356,11 @@ mod tests {
             "sgemilter_cache_requests_total",
             "sgemilter_cache_entries",
             "sgemilter_dns_lookup_duration_seconds",
+            "sgemilter_in_flight_refusals_total",
             "sgemilter_config_reloads_total",
             "sgemilter_config_last_reload_success",
             "sgemilter_errors_total",
+            "sgemilter_direction_hints_total",
             "sgemilter_build_info",
         ] {
             assert!(
@@ -352,6 +375,7 @@ mod tests {
             text.contains(r#"sgemilter_messages_total{action="accept",direction="inbound"} 0"#)
         );
         assert!(text.contains(r#"sgemilter_config_reloads_total{result="error"} 0"#));
+        assert!(text.contains(r#"sgemilter_in_flight_refusals_total{stage="mail"} 0"#));
         assert!(text.contains("sgemilter_build_info{version=\""));
     }
 }

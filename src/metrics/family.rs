@@ -1,7 +1,9 @@
 //! How a metric family is declared and built: a name, help text and labels, in the
 //! `sgemilter_` namespace. Shared by the core families and the connector families.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
 
 const NAMESPACE: &str = "sgemilter";
 
@@ -26,6 +28,10 @@ pub(super) fn histogram(f: &Family, buckets: &[f64]) -> Histogram {
 
 pub(super) fn gauge(f: &Family) -> IntGauge {
     IntGauge::with_opts(opts(f)).expect("static gauge options are valid")
+}
+
+pub(super) fn counter(f: &Family) -> IntCounter {
+    IntCounter::with_opts(opts(f)).expect("static counter options are valid")
 }
 
 pub(super) fn counter_vec(f: &Family) -> IntCounterVec {

@@ -55,6 +55,17 @@ pub mod error_kind {
     ];
 }
 
+/// Label values of `in_flight_refusals_total{stage}`: where a message met a full
+/// `[limits] max_in_flight_bytes` budget.
+pub mod in_flight_stage {
+    /// A new message, refused at MAIL FROM.
+    pub const MAIL: &str = "mail";
+    /// A message under way whose next header or body bytes would overflow the budget.
+    pub const DATA: &str = "data";
+
+    pub const ALL: [&str; 2] = [MAIL, DATA];
+}
+
 /// Names of the resolver caches (`cache_requests_total{cache}`, `cache_entries{cache}`):
 /// the record types the DNS layer caches, and the SPF verdict cache.
 pub const CACHE_NAMES: [&str; 6] = ["txt", "mx", "ipv4", "ipv6", "ptr", "spf_verdict"];

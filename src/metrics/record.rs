@@ -81,6 +81,12 @@ impl Metrics {
         self.config_last_reload_success.set(i64::from(success));
     }
 
+    /// One message tempfailed for a full in-flight byte budget, at a stage from
+    /// [`super::in_flight_stage`].
+    pub fn in_flight_refusal(&self, stage: &str) {
+        self.in_flight_refusals.with_label_values(&[stage]).inc();
+    }
+
     /// One internal error of a kind from [`super::error_kind`].
     pub fn error(&self, kind: &str) {
         self.errors.with_label_values(&[kind]).inc();

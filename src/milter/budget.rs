@@ -1,8 +1,10 @@
 //! The global in-flight byte budget (`[limits] max_in_flight_bytes`): every message
 //! charges the bytes it has sent so far and gives them back when it ends, however
 //! it ends. A message that would overflow the budget is tempfailed instead of
-//! buffered, so the process does not grow with the load.
+//! buffered, so the process does not grow with the load. Every refusal is counted in
+//! `sgemilter_in_flight_refusals_total{stage}`, here where it is decided.
 
+use crate::metrics::{self, in_flight_stage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +17,16 @@ pub struct ByteBudget {
 impl ByteBudget {
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether a new message may start (MAIL FROM): `false`, counted as a refusal at
+    /// stage `mail`, once `limit` bytes are held.
+    pub fn admits(&self, limit: u64) -> bool {
+        let admitted = self.used() < limit;
+        if !admitted {
+            metrics::global().in_flight_refusal(in_flight_stage::MAIL);
+        }
+        admitted
     }
 
     /// Takes `n` bytes if that stays within `limit`.
@@ -47,7 +59,9 @@ impl Charge {
     }
 
     /// Charges `n` more bytes, counting only up to `cap` for this message (a message
-    /// over `max_message_size` is no longer kept). `false` when the budget is full.
+    /// over `max_message_size` is no longer kept). `false` when the budget is full:
+    /// counted as a refusal at stage `data` (the caller tempfails and ends the
+    /// message, so each refused message counts once).
     pub fn add(&mut self, n: usize, cap: u64, limit: u64) -> bool {
         let n = (n as u64).min(cap.saturating_sub(self.bytes));
         if n == 0 {
@@ -57,6 +71,7 @@ impl Charge {
             self.bytes += n;
             true
         } else {
+            metrics::global().in_flight_refusal(in_flight_stage::DATA);
             false
         }
     }

@@ -3,9 +3,10 @@
 
 use super::Shared;
 use super::session::Session;
-use crate::envelope::strip_brackets;
+use crate::envelope::{Envelope, domain_of, strip_brackets};
 use crate::metrics::{error_kind, global as metrics};
-use crate::pipeline::MessageScan;
+use crate::pipeline::{Engine, MessageScan};
+use crate::policy::direction_hint::{self, Hint, HintLimiter};
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::report::report_decision;
 use futures_util::FutureExt;
@@ -16,7 +17,8 @@ use indymilter::{
 use std::ffi::{CStr, CString};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 /// Actions sge-milter needs from the MTA.
 pub const REQUIRED_ACTIONS: Actions = Actions::ADD_HEADER
@@ -169,7 +171,10 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         session.client.daemon_name = daemon;
     }
     let engine = shared.engine();
-    if shared.budget.used() >= engine.loaded.config.limits.max_in_flight_bytes.0 {
+    if !shared
+        .budget
+        .admits(engine.loaded.config.limits.max_in_flight_bytes.0)
+    {
         return budget_full(&mut cx.reply);
     }
     session.begin_message(
@@ -184,9 +189,33 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
         env.queue_id = queue_id;
         // SPF for inbound mail (async DNS, cached verdict); enforced at end of message.
         let spf = engine.mail_from(env).await;
+        direction_hint(&engine, env);
         session.set_spf(spf);
     }
     Status::Continue
+}
+
+/// Mail from our own domains judged inbound (see `policy::direction_hint`): counted
+/// in `sgemilter_direction_hints_total` every time, logged once per client per hour.
+fn direction_hint(engine: &Engine, env: &Envelope) {
+    static LIMITER: LazyLock<HintLimiter> =
+        LazyLock::new(|| HintLimiter::new(direction_hint::LOG_PERIOD, direction_hint::MAX_CLIENTS));
+    if !direction_hint::applies(env, engine.markings().routes().local_domains()) {
+        return;
+    }
+    metrics().direction_hints.inc();
+    let sender_domain = domain_of(env.mail_from.as_deref().unwrap_or_default());
+    match LIMITER.check(env.client_ip, Instant::now()) {
+        Hint::Log => tracing::warn!(
+            client = %env.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            sender_domain = %sender_domain,
+            "direction hint: mail from a [policy] local_domains sender arrived from a client outside [direction] trusted_networks, unauthenticated and not on an outbound daemon, so it is treated as inbound and skips the outbound checks; if this client is your own relay, add it to [direction] trusted_networks or outbound_daemon_names (logged once per client per hour)"
+        ),
+        Hint::TooManyClients => tracing::warn!(
+            "direction hint: too many distinct clients sending as [policy] local_domains to log each one this hour; sgemilter_direction_hints_total still counts every message"
+        ),
+        Hint::Quiet => {}
+    }
 }
 
 async fn rcpt(cx: &mut Context<Session>, args: Vec<CString>) -> Status {
@@ -259,7 +288,7 @@ async fn body(cx: &mut Context<Session>, chunk: bytes::Bytes) -> Status {
         return Status::Continue;
     };
     crate::fault::panic_point("body", scan.envelope().mail_from.as_deref());
-    scan.body(&chunk);
+    scan.body_shared(chunk);
     Status::Continue
 }
 

@@ -4,13 +4,17 @@
 pub mod budget;
 pub mod callbacks;
 pub mod frames;
+pub mod limits;
 mod quickack;
+mod reload;
 pub mod session;
+pub mod socket;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
 use frames::FrameWatch;
 use indymilter::{EitherListener, EitherStream, Listener};
+use limits::{ConnectionSlots, LimitedListener};
 use quickack::QuickAckStream;
 use std::future::Future;
 use std::io;
@@ -29,14 +33,18 @@ pub struct Shared {
     pub in_flight: Arc<AtomicUsize>,
     /// Bytes those messages hold (`[limits] max_in_flight_bytes`).
     pub budget: Arc<budget::ByteBudget>,
+    /// Open connections (`[milter] max_connections`, changed by a reload).
+    pub slots: Arc<ConnectionSlots>,
 }
 
 impl Shared {
     pub fn new(engine: Engine) -> Arc<Shared> {
+        let slots = ConnectionSlots::new(engine.loaded.config.milter.max_connections);
         Arc::new(Shared {
             engine: RwLock::new(Arc::new(engine)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             budget: Arc::default(),
+            slots,
         })
     }
 
@@ -51,15 +59,20 @@ impl Shared {
     }
 
     /// Reloads configuration and rules from `path` (embedded defaults when `None`).
-    /// On any error the running engine stays and the errors are returned.
-    pub fn reload(&self, path: Option<&Path>) -> Result<(), ConfigErrors> {
-        let engine = Engine::compile(config::load(path)?)?;
-        let old_listen = self.engine().loaded.config.milter.listen.clone();
-        if engine.loaded.config.milter.listen != old_listen {
-            tracing::warn!(old = %old_listen, new = %engine.loaded.config.milter.listen, "[milter] listen changed: takes effect at the next restart");
-        }
+    /// On any error the running engine stays and the errors are returned. Caches
+    /// whose settings did not change carry over; settings that need a restart are
+    /// logged (see `reload.rs`). Returns the new engine.
+    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<Engine>, ConfigErrors> {
+        let old = self.engine();
+        let engine = Engine::compile_after(config::load(path)?, &old)?;
+        reload::log_restart_only(&old.loaded.config, &engine.loaded.config);
+        let max = engine.loaded.config.milter.max_connections;
+        self.slots.set_limit(max);
+        crate::metrics::global()
+            .connections_max
+            .set(i64::try_from(self.slots.limit()).unwrap_or(i64::MAX));
         self.replace_engine(engine);
-        Ok(())
+        Ok(self.engine())
     }
 }
 
@@ -96,9 +109,22 @@ impl ListenAddr {
     }
 }
 
-/// Binds the listening socket. A stale unix socket file is replaced; a path that
-/// exists and is not a socket is an error.
+/// Binds the listening socket, with only `socket_mode` applied to a unix socket.
 pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<MilterListener> {
+    let perms = socket::SocketPerms {
+        mode: socket_mode,
+        ..Default::default()
+    };
+    bind_with(addr, &perms).await
+}
+
+/// Binds the listening socket; a unix socket gets `perms` (owner, group, mode). A
+/// stale unix socket file is replaced; a path that exists and is not a socket is
+/// an error.
+pub async fn bind_with(
+    addr: &ListenAddr,
+    perms: &socket::SocketPerms,
+) -> io::Result<MilterListener> {
     let inner = match addr {
         ListenAddr::Inet(a) => {
             let l = TcpListener::bind(a.as_str())
@@ -129,15 +155,11 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
                 }
                 std::fs::remove_file(path)?;
             }
-            let l = UnixListener::bind(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on unix:{}: {e}", path.display()),
-                )
-            })?;
-            if let Some(mode) = socket_mode {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            let l = UnixListener::bind(path).map_err(|e| unix_bind_error(path, e))?;
+            if let Err(e) = perms.apply(path) {
+                // A socket with the wrong owner or mode must not stay reachable.
+                let _ = std::fs::remove_file(path);
+                return Err(e);
             }
             EitherListener::Unix(l)
         }
@@ -146,6 +168,22 @@ pub async fn bind(addr: &ListenAddr, socket_mode: Option<u32>) -> io::Result<Mil
         inner: Some(inner),
         stop: None,
     })
+}
+
+/// Says which directory is missing: sge-milter does not create it (its owner and
+/// mode decide who reaches the socket; see `socket.rs`).
+fn unix_bind_error(path: &Path, e: io::Error) -> io::Error {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let hint = match dir {
+        Some(d) if e.kind() == io::ErrorKind::NotFound && !d.exists() => {
+            format!(" (the directory {} does not exist)", d.display())
+        }
+        _ => String::new(),
+    };
+    io::Error::new(
+        e.kind(),
+        format!("cannot listen on unix:{}: {e}{hint}", path.display()),
+    )
 }
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
@@ -198,40 +236,56 @@ impl Listener for MilterListener {
 
 /// Serves the milter protocol until `shutdown` completes, then stops accepting and
 /// waits (up to the configured grace) for messages in flight before returning.
+/// `max_connections`, `connection_timeout` and `shutdown_grace` are read from the
+/// running configuration when they are needed, so a reload changes them.
 pub async fn serve(
     listener: MilterListener,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let engine = shared.engine();
-    let mcfg = &engine.loaded.config.milter;
+    // The listener enforces both (limits.rs); indymilter's own stay out of reach.
     let config = indymilter::Config {
-        max_connections: mcfg.max_connections.max(1),
+        max_connections: tokio::sync::Semaphore::MAX_PERMITS,
         actions: callbacks::REQUIRED_ACTIONS,
-        connection_timeout: mcfg.connection_timeout.duration(),
+        connection_timeout: Duration::from_secs(365 * 24 * 3600),
     };
-    let grace = mcfg.shutdown_grace.duration();
-    drop(engine);
     crate::metrics::global()
         .connections_max
-        .set(i64::try_from(config.max_connections).unwrap_or(i64::MAX));
+        .set(i64::try_from(shared.slots.limit()).unwrap_or(i64::MAX));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let listener = listener.stop_on(async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|&stop| stop).await;
     });
-    let in_flight = Arc::clone(&shared.in_flight);
+    let timeout_shared = Arc::clone(&shared);
+    let listener = LimitedListener::new(
+        listener,
+        Arc::clone(&shared.slots),
+        Box::new(move || {
+            let engine = timeout_shared.engine();
+            engine.loaded.config.milter.connection_timeout.duration()
+        }),
+    );
+    let drain_shared = Arc::clone(&shared);
     let drained = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+        let in_flight = &drain_shared.in_flight;
+        let grace = drain_shared
+            .engine()
+            .loaded
+            .config
+            .milter
+            .shutdown_grace
+            .duration();
         let n = in_flight.load(Ordering::SeqCst);
         tracing::info!(
             in_flight = n,
             grace_s = grace.as_secs_f64(),
             "shutting down: no new connections; waiting for messages in flight"
         );
-        wait_for_drain(&in_flight, grace).await;
+        wait_for_drain(in_flight, grace).await;
     };
     indymilter::run(listener, callbacks::callbacks(shared), config, drained).await
 }

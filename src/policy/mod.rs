@@ -3,6 +3,8 @@
 pub mod classification;
 pub mod decision;
 pub mod direction;
+pub mod direction_hint;
+pub mod headers;
 pub mod routes;
 
 pub use classification::Classification;

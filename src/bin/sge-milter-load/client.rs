@@ -8,9 +8,15 @@
 //! pattern and the socket options could not be made Postfix's.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::Barrier;
+
+/// How long a held message waits for the others before sending end of message
+/// anyway (a message the milter decided early never reaches the barrier).
+const HOLD_LIMIT: Duration = Duration::from_secs(120);
 
 /// Postfix's MILTER_CHUNK_SIZE.
 pub const CHUNK: usize = 65535;
@@ -94,6 +100,7 @@ pub struct Connection {
     io: Box<dyn Io>,
     protocol: u32,
     buf: Vec<u8>,
+    hold: Option<Arc<Barrier>>,
 }
 
 impl Connection {
@@ -112,6 +119,7 @@ impl Connection {
             io,
             protocol: 0,
             buf: Vec::with_capacity(CHUNK + 16),
+            hold: None,
         };
         let mut neg = Vec::with_capacity(12);
         neg.extend_from_slice(&6u32.to_be_bytes());
@@ -242,6 +250,9 @@ impl Connection {
                 }
             }
         }
+        if let Some(b) = &self.hold {
+            let _ = tokio::time::timeout(HOLD_LIMIT, b.wait()).await;
+        }
         self.macros(b'E', &[("i", "4XyzQ1Load")]).await?;
         let start = Instant::now();
         self.send(b'E', &[]).await?;
@@ -251,6 +262,13 @@ impl Connection {
             eom: start.elapsed(),
             edits,
         })
+    }
+
+    /// Makes every message on this connection wait at `barrier` after its body, before
+    /// end of message: with one barrier for all connections, all their bytes are in
+    /// the milter at once (memory measurement).
+    pub fn hold_before_eom(&mut self, barrier: Arc<Barrier>) {
+        self.hold = Some(barrier);
     }
 
     /// Ends the transaction so the connection can carry another message.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
 
 #[derive(Args, Clone, Debug)]
 pub struct CorpusArgs {
@@ -83,7 +84,8 @@ pub struct RunArgs {
     /// Also hold this many idle connections open (connected and greeted).
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
-    /// Report the peak RSS (VmHWM) of this process (the milter) at the end.
+    /// Report the peak (VmHWM) and current (VmRSS) resident memory of this process
+    /// (the milter) at the end, while the --idle connections are still open.
     #[arg(long)]
     pub watch_pid: Option<u32>,
     #[arg(long)]
@@ -91,6 +93,11 @@ pub struct RunArgs {
     /// Set TCP_NODELAY on the client socket (Postfix does not).
     #[arg(long)]
     pub nodelay: bool,
+    /// Every message waits after its body until the other connections' messages
+    /// have sent theirs, then ends: with -n equal to -c, all messages are in the
+    /// milter at once (for --watch-pid memory figures).
+    #[arg(long)]
+    pub hold_eom: bool,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -104,6 +111,8 @@ struct Plan {
     deadline: Option<Instant>,
     per_connection: u32,
     nodelay: bool,
+    /// Shared by all connections with --hold-eom.
+    hold: Option<Arc<Barrier>>,
     stop: AtomicBool,
 }
 
@@ -148,6 +157,9 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
         args.per_connection,
     );
     p.nodelay = args.nodelay;
+    p.hold = args
+        .hold_eom
+        .then(|| Arc::new(Barrier::new(args.concurrency.max(1))));
     let p = Arc::new(p);
     let hog = match &args.hog_size {
         Some(s) => Some(spawn_hog(target.clone(), size(s)?, Arc::clone(&p))),
@@ -157,11 +169,17 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
     let samples = drive(&p, args.concurrency).await;
     let wall = started.elapsed();
     p.stop.store(true, Ordering::Relaxed);
-    if let Some(h) = hog {
-        let _ = h.await;
-    }
+    let hog_messages = match hog {
+        Some(h) => h.await.ok(),
+        None => None,
+    };
     let mut report = Report::new(&args.label, &args.target, args.concurrency, samples, wall);
-    report.peak_rss_mb = args.watch_pid.and_then(rss_mb).map(|(peak, _)| peak);
+    report.hog_messages = hog_messages;
+    // Read while the idle connections are still held (`_idle` lives to the end).
+    if let Some((peak, now)) = args.watch_pid.and_then(rss_mb) {
+        report.peak_rss_mb = Some(peak);
+        report.rss_mb = Some(now);
+    }
     if args.json {
         println!(
             "{}",
@@ -188,6 +206,7 @@ fn plan(
         deadline,
         per_connection: per_connection.max(1),
         nodelay: false,
+        hold: None,
         stop: AtomicBool::new(false),
     }
 }
@@ -236,6 +255,9 @@ async fn worker(plan: Arc<Plan>) -> Samples {
 async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Result<()> {
     let mut conn = Connection::open(&plan.target, plan.nodelay).await?;
     conn.greet(&first.client_ip, "mta.load.test").await?;
+    if let Some(b) = &plan.hold {
+        conn.hold_before_eom(Arc::clone(b));
+    }
     let mut msg = Some(first);
     let mut sent = 0;
     while let Some(m) = msg {

@@ -77,6 +77,10 @@ pub struct Report {
     pub header_edits: u64,
     /// Peak resident memory of `--watch-pid` (VmHWM), when given.
     pub peak_rss_mb: Option<f64>,
+    /// Its resident memory at the end of the run (VmRSS), idle connections still open.
+    pub rss_mb: Option<f64>,
+    /// Messages the --hog-size connection completed (not counted above).
+    pub hog_messages: Option<u64>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -115,6 +119,8 @@ impl Report {
             verdicts: s.verdicts,
             header_edits: s.edits,
             peak_rss_mb: None,
+            rss_mb: None,
+            hog_messages: None,
         }
     }
 
@@ -136,8 +142,11 @@ impl Report {
             self.verdicts.tempfail,
             self.verdicts.quarantine,
         );
-        if let Some(rss) = self.peak_rss_mb {
-            l.push_str(&format!("  peak RSS {rss:.1} MB"));
+        if let Some(n) = self.hog_messages {
+            l.push_str(&format!("  hog messages {n}"));
+        }
+        if let (Some(peak), Some(now)) = (self.peak_rss_mb, self.rss_mb) {
+            l.push_str(&format!("  peak RSS {peak:.1} MB, at the end {now:.1} MB"));
         }
         l
     }

@@ -72,6 +72,9 @@ pub struct Compiled {
     /// `[policy] local_domains`: recipients outside them are external.
     pub local_domains: DomainSet,
     pub rules: Vec<Rule>,
+    /// Per detector, bit `1 << confidence` set when a rule can report samples of
+    /// that confidence: only those hits are masked (a mask is a string per hit).
+    pub reported: Vec<u8>,
 }
 
 /// What DLP takes from the rest of the configuration.
@@ -170,7 +173,9 @@ impl Compiled {
                     .into(),
             );
         }
+        let reported = reported_confidences(&rules, names.len(), spec.settings.bulk_min_count);
         errors.errors.into_result(Compiled {
+            reported,
             names,
             custom,
             keyword_ac: keywords.leftmost_longest,
@@ -185,10 +190,35 @@ impl Compiled {
         })
     }
 
+    /// Whether some rule reports samples of detector `det` at confidence `conf`.
+    pub fn reports(&self, det: usize, conf: Confidence) -> bool {
+        self.reported
+            .get(det)
+            .is_some_and(|bits| bits & (1 << conf as u8) != 0)
+    }
+
     /// Whether a recipient domain is outside the organisation.
     pub fn is_external(&self, domain: &str) -> bool {
         !self.local_domains.covers(domain)
     }
+}
+
+/// [`Compiled::reported`]: the confidences each detector's rules report samples of.
+fn reported_confidences(rules: &[Rule], detectors: usize, bulk_min_count: usize) -> Vec<u8> {
+    let mut bits = vec![0u8; detectors];
+    for rule in rules {
+        // A bulk list turns medium hits (and their samples) into high ones.
+        let floor = match rule.min_confidence {
+            Confidence::High if bulk_min_count > 0 => Confidence::Medium,
+            c => c,
+        };
+        for &d in &rule.detectors {
+            for c in &Confidence::ALL[floor as usize..] {
+                bits[d] |= 1 << *c as u8;
+            }
+        }
+    }
+    bits
 }
 
 /// Detector names by index (built-ins, then custom detectors in file order) and

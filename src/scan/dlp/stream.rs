@@ -359,7 +359,10 @@ impl CandidateSink for HitSink<'_> {
             }
             let can_rise = compiled.has_keywords & (1 << det) != 0
                 && (confidence == Confidence::Medium || !builtin.has_check_digit());
-            let sample = |conf| tally.wants_sample(det, conf).then(|| masked(cand));
+            // Masked only when a rule could report it (not for every low hit).
+            let sample = |conf| {
+                (compiled.reports(det, conf) && tally.wants_sample(det, conf)).then(|| masked(cand))
+            };
             if can_rise {
                 pending.push_back(Pending {
                     builtin,

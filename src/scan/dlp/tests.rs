@@ -284,3 +284,25 @@ fn every_header_field_is_scanned() {
     let f = rule(&out, "dlp.nz_identifiers.unmarked").expect("found in headers");
     assert_eq!(f.data.as_ref().unwrap()["count"], 2, "{f:?}");
 }
+
+/// Hits are masked only at confidences some rule reports: with the embedded rules
+/// (all `high`, and a bulk list promotes `medium`), never for a low hit.
+#[test]
+fn only_reported_confidences_are_masked() {
+    use super::identify::Builtin;
+    use crate::config::dlp::Confidence;
+    let ird = Builtin::NzIrd.index();
+    let s = embedded();
+    assert!(!s.compiled.reports(ird, Confidence::Low));
+    assert!(s.compiled.reports(ird, Confidence::Medium));
+    assert!(s.compiled.reports(ird, Confidence::High));
+    let low = scanner(
+        "[[rule]]\nid = \"x\"\ndetectors = [\"nz_ird\"]\nmin_confidence = \"low\"\n\
+         action = \"tag\"\nreason = \"r\"\n",
+    );
+    assert!(low.compiled.reports(ird, Confidence::Low));
+    assert!(
+        !low.compiled
+            .reports(Builtin::PaymentCard.index(), Confidence::High)
+    );
+}
