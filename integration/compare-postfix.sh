@@ -97,25 +97,8 @@ biff = no
 CF
     {
         echo "127.0.0.1:$port inet n - n - - smtpd"
-        cat <<'MASTER'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       -       0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-MASTER
+        # The internal services, as the tests' private Postfix has them (one list).
+        sed -n '/^const MASTER_SERVICES/,/^";/p' tests/common/postfix.rs | sed '1d;$d'
     } >"$d/etc/master.cf"
     postfix -c "$d/etc" check >&2
     postfix -c "$d/etc" start >&2
