@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Loopback HTTPS server for the MTA-STS tests: serves the files of DIR (".txt" as
 text/plain) over TLS with CERT/KEY on 127.0.0.x:443, trying addresses from the
-`first`th on. Prints "ADDR <ip>" when ready; serves until stdin closes.
+`first`th on. Prints "ADDR <ip>" when ready, then "REQUEST <host> <path> <status>"
+for each request answered; serves until stdin closes.
+
+A file FILE.status next to FILE (e.g. ".well-known/mta-sts.txt.status" holding
+"500") makes requests for FILE get that status instead, so a test can switch
+between a policy, an error status (that file) and 404 (no FILE) mid-run.
 
 usage: https_server.py DIR CERT KEY FIRST_OCTET
 """
@@ -12,8 +17,24 @@ import ssl
 import sys
 import threading
 
+PRINT_LOCK = threading.Lock()
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
+
+class PolicyHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        status_file = self.translate_path(self.path) + ".status"
+        try:
+            with open(status_file) as handle:
+                status = int(handle.read().strip())
+        except (OSError, ValueError):
+            return super().do_GET()
+        self.send_error(status)
+
+    def log_request(self, code="-", size="-"):
+        host = self.headers.get("Host", "-") if self.headers else "-"
+        with PRINT_LOCK:
+            print(f"REQUEST {host} {self.path} {int(code)}", flush=True)
+
     def log_message(self, *args):
         pass
 
@@ -22,7 +43,7 @@ def main():
     if len(sys.argv) != 5:
         sys.exit(__doc__)
     root, cert, key, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    handler = functools.partial(QuietHandler, directory=root)
+    handler = functools.partial(PolicyHandler, directory=root)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     # Port 443 is fixed by RFC 8461; parallel tests use different loopback addresses.

@@ -5,7 +5,8 @@ Two commands:
   dump SUITE.yml   print the suite's scenarios as JSON (zonedata normalised the way the
                    suite's own driver, pyspf's testspf.py, reads it)
   serve ZONE.json  answer A/AAAA/MX/PTR/TXT/SPF/CNAME queries for one scenario's zone on
-                   127.0.0.1 (UDP and TCP, same free port); prints "PORT <n>" when ready
+                   127.0.0.1 (UDP and TCP, same free port); prints "PORT <n>" when ready;
+                   SIGHUP re-reads ZONE.json (tests that change DNS mid-run)
 
 Zone semantics follow testspf.py: a TIMEOUT entry makes queries of types not listed before
 it fail (served as SERVFAIL, so the resolver reports a temporary error without waiting),
@@ -14,6 +15,7 @@ served as TXT when a name has no TXT records, and "NONE" marks an absent record 
 """
 
 import json
+import signal
 import socket
 import sys
 import threading
@@ -160,6 +162,13 @@ def serve(path):
     with open(path) as handle:
         zone = json.load(handle)
     resolver = ZoneResolver(zone)
+
+    def reload(_signum, _frame):
+        with open(path) as handle:
+            # One assignment: queries see the old zone or the new one, never a mix.
+            resolver.zone = json.load(handle)
+
+    signal.signal(signal.SIGHUP, reload)
     for _ in range(50):
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.bind(("127.0.0.1", 0))

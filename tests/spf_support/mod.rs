@@ -18,7 +18,7 @@ pub fn server_script() -> PathBuf {
 pub struct DnsServer {
     child: Child,
     pub port: u16,
-    _zone: tempfile::NamedTempFile,
+    zone: tempfile::NamedTempFile,
 }
 
 impl DnsServer {
@@ -53,8 +53,21 @@ impl DnsServer {
         Self {
             child,
             port,
-            _zone: zone_file,
+            zone: zone_file,
         }
+    }
+
+    /// Replaces the zone: rewrites the zone file and has the server re-read it
+    /// (SIGHUP). The change applies once the server has handled the signal, so
+    /// callers poll for its effect.
+    #[allow(dead_code)] // only the tests that change DNS mid-run use it
+    pub fn reload(&self, zone: &Value) {
+        std::fs::write(self.zone.path(), zone.to_string()).expect("rewrite zone");
+        let status = Command::new("kill")
+            .args(["-s", "HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s HUP {}", self.child.id());
     }
 }
 
