@@ -12,7 +12,7 @@ mod spf_support;
 use common::client::{MilterVerdict, send_message, simple};
 use common::faults::{milter_packet, milter_with_metrics_in};
 use common::{MilterProcess, WAIT, free_port, sge_milter_bin, wait_for};
-use connectors_support::{HttpsServer, TestCa, write_policy};
+use connectors_support::{HttpsServer, Socketmap, TestCa, write_policy};
 use indymilter_test::{EomAction, Status};
 use metrics_support::{sample, scrape};
 use spf_support::DnsServer;
@@ -389,25 +389,9 @@ fn a_restart_only_key_is_logged_and_the_old_listener_serves() {
     assert!(!verdict(&milter, "still served").is_reject());
 }
 
-/// One socketmap request (`sge KEY`) on a fresh connection; the reply's data.
+/// One socketmap request (`sge KEY`) on a fresh connection.
 fn socketmap(port: u16, key: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the socketmap");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    let request = format!("sge {key}");
-    write!(s, "{}:{request},", request.len()).expect("send");
-    let mut reply = Vec::new();
-    let mut byte = [0u8; 1];
-    // Up to the netstring's trailing comma (the server keeps the connection open).
-    while s.read_exact(&mut byte).is_ok() {
-        reply.push(byte[0]);
-        let text = String::from_utf8_lossy(&reply);
-        if let Some((len, rest)) = text.split_once(':')
-            && rest.len() == len.parse::<usize>().expect("length") + 1
-        {
-            return rest.trim_end_matches(',').to_string();
-        }
-    }
-    panic!("no socketmap reply: {:?}", String::from_utf8_lossy(&reply));
+    Socketmap::connect(&format!("127.0.0.1:{port}")).lookup("sge", key)
 }
 
 #[test]
