@@ -231,9 +231,13 @@ fn run(
         // accepts must find them installed, not kill the process.
         let shutdown = shutdown_signal()?;
         let shared = Shared::new(engine);
-        spawn_reloader(Arc::clone(&shared), path.clone(), logging)?;
+        // Filled once the socketmap runs; a reload before that has nothing to pass on.
+        let tls_policy = Arc::new(std::sync::OnceLock::new());
+        spawn_reloader(Arc::clone(&shared), path.clone(), logging, Arc::clone(&tls_policy))?;
         let listener = milter::bind_with(&addr, &socket_perms).await?;
-        start_connectors(&shared, path.as_deref()).await?;
+        if let Some(service) = start_connectors(&shared, path.as_deref()).await? {
+            let _ = tls_policy.set(service);
+        }
         // [dmarc_reports] is read at start only (a SIGHUP does not change it).
         let dmarc_reports = dmarc_reports
             .map(|c| sge_milter::dmarc_reports::service::start(&c))
@@ -264,16 +268,23 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+type TlsPolicyService = Arc<sge_milter::tls_policy::PolicyService>;
+
 /// The TLS policy socketmap and the posture monitor, each only when configured.
-async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) -> Result<()> {
+/// Returns the socketmap's service, for the reloader.
+async fn start_connectors(
+    shared: &Arc<Shared>,
+    path: Option<&std::path::Path>,
+) -> Result<Option<TlsPolicyService>> {
     let engine = shared.engine();
     let cfg = &engine.loaded.config;
     let base_dir = path
         .and_then(|p| p.parent())
         .unwrap_or(std::path::Path::new(""));
+    let mut tls_policy = None;
     if !cfg.tls_policy.listen.is_empty() {
         let s = Arc::clone(shared);
-        let addr = sge_milter::tls_policy::start(
+        let (addr, service) = sge_milter::tls_policy::start(
             cfg,
             base_dir,
             Box::new(move || -> Arc<dyn sge_milter::tls_policy::RunningConfig> { s.engine() }),
@@ -281,6 +292,7 @@ async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) 
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(listen = %addr, "TLS policy socketmap for Postfix smtp_tls_policy_maps");
+        tls_policy = Some(service);
     }
     if !cfg.posture.domains.is_empty() {
         let checker =
@@ -289,7 +301,7 @@ async fn start_connectors(shared: &Arc<Shared>, path: Option<&std::path::Path>) 
         tracing::info!(domains = posture.domains.len(), "posture monitor started");
         tokio::spawn(sge_milter::posture::monitor::run_forever(checker, posture));
     }
-    Ok(())
+    Ok(tls_policy)
 }
 
 /// `sge-milter posture`: checks each domain, prints a table or JSON lines.
@@ -345,7 +357,12 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
 
 /// SIGHUP reloads everything that can change without a restart (docs/architecture.md,
 /// "Reload"); a reload that fails validation keeps the running configuration.
-fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>, logging: Logging) -> Result<()> {
+fn spawn_reloader(
+    shared: Arc<Shared>,
+    path: Option<PathBuf>,
+    logging: Logging,
+    tls_policy: Arc<std::sync::OnceLock<TlsPolicyService>>,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     tokio::spawn(async move {
@@ -357,6 +374,11 @@ fn spawn_reloader(shared: Arc<Shared>, path: Option<PathBuf>, logging: Logging) 
             match result {
                 Ok(Ok(engine)) => {
                     logging.apply(&engine.loaded.config.log);
+                    // The new engine already answers; only MTA-STS state can fail here.
+                    let sts = tls_policy.get().map(|t| t.reload(&engine.loaded.config));
+                    if let Some(Err(e)) = sts {
+                        tracing::error!(error = %e, "[tls_policy] MTA-STS settings not applied; the running fetcher and cache stay");
+                    }
                     tracing::info!(result = "success", "configuration reloaded")
                 }
                 Ok(Err(errors)) => {

@@ -189,6 +189,9 @@ impl crate::tls_policy::RunningConfig for Engine {
     fn routes(&self) -> &crate::policy::routes::RoutePolicy {
         self.markings.routes()
     }
+    fn dns(&self) -> Option<&crate::auth::dns::Dns> {
+        self.auth.as_deref().map(AuthEngine::dns)
+    }
 }
 
 /// Passes decoded content to every scanner state and remembers MIME anomalies.

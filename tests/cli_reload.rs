@@ -4,13 +4,15 @@
 //! are logged, and caches survive a reload that does not touch them.
 
 mod common;
+mod connectors_support;
 mod metrics_support;
 #[path = "spf_support/mod.rs"]
 mod spf_support;
 
 use common::client::{MilterVerdict, send_message, simple};
 use common::faults::{milter_packet, milter_with_metrics_in};
-use common::{MilterProcess, WAIT, sge_milter_bin, wait_for};
+use common::{MilterProcess, WAIT, free_port, sge_milter_bin, wait_for};
+use connectors_support::{HttpsServer, Socketmap, TestCa, write_policy};
 use indymilter_test::{EomAction, Status};
 use metrics_support::{sample, scrape};
 use spf_support::DnsServer;
@@ -385,4 +387,67 @@ fn a_restart_only_key_is_logged_and_the_old_listener_serves() {
     assert!(scrape(&metrics).contains("sgemilter_config_reloads_total"));
     assert!(TcpStream::connect(&other).is_err(), "bound without restart");
     assert!(!verdict(&milter, "still served").is_reject());
+}
+
+/// One socketmap request (`sge KEY`) on a fresh connection.
+fn socketmap(port: u16, key: &str) -> String {
+    Socketmap::connect(&format!("127.0.0.1:{port}")).lookup("sge", key)
+}
+
+#[test]
+fn tls_policy_mta_sts_and_dns_settings_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new(dir.path());
+    let web = ca.issue("web", &["mta-sts.sts.example"]);
+    let web_root = dir.path().join("web");
+    write_policy(
+        &web_root,
+        "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.example\r\nmax_age: 86400\r\n",
+    );
+    let https = HttpsServer::start(&web_root, &web);
+    let publishing = DnsServer::start(&serde_json::json!({
+        "_mta-sts.sts.example": [["TXT", ["v=STSv1; id=1"]]],
+        "mta-sts.sts.example": [["A", https.ip]],
+    }));
+    let silent = DnsServer::start(&serde_json::json!({}));
+    let milter_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(ca.ca_file(), milter_dir.path().join("ca.pem")).expect("ca");
+    let port = free_port();
+    let config = |dns: u16, sts: &str| {
+        format!(
+            "[dns]\nnameservers = [\"127.0.0.1:{dns}\"]\ntimeout = \"1s\"\nattempts = 1\n\
+             [tls_policy]\nlisten = \"127.0.0.1:{port}\"\n{sts}"
+        )
+    };
+    // Started with MTA-STS off and no test CA: no fetcher exists yet.
+    let milter = MilterProcess::start_in(milter_dir, &config(publishing.port, "mta_sts = false\n"));
+    assert!(
+        milter.wait_for_log("TLS policy socketmap", WAIT),
+        "{}",
+        milter.log()
+    );
+    assert_eq!(socketmap(port, "sts.example"), "NOTFOUND ");
+
+    // On, with the CA that signs the policy host: the policy is fetched.
+    reload(&milter, &config(publishing.port, "ca_file = \"ca.pem\"\n"));
+    assert_eq!(
+        socketmap(port, "sts.example"),
+        "OK secure match=mx.sts.example servername=hostname",
+        "{}",
+        milter.log()
+    );
+
+    // Name servers that publish no policy, and a new cache size (so the cached
+    // policy goes): the socketmap asks the new servers.
+    let resized = "ca_file = \"ca.pem\"\ncache_entries = 50\n";
+    reload(&milter, &config(silent.port, resized));
+    assert_eq!(
+        socketmap(port, "sts.example"),
+        "NOTFOUND ",
+        "{}",
+        milter.log()
+    );
+    let log = milter.log();
+    assert!(log.contains("policy cache rebuilt"), "{log}");
+    assert!(!log.contains("needs a restart"), "{log}");
 }

@@ -43,23 +43,6 @@ const RESTART_ONLY: &[RestartOnly] = &[
         key: "[tls_policy] listen",
         value: |c| text(&c.tls_policy.listen),
     },
-    // The socketmap's MTA-STS fetcher and cache are built when it starts.
-    RestartOnly {
-        key: "[tls_policy] mta_sts",
-        value: |c| text(&c.tls_policy.mta_sts),
-    },
-    RestartOnly {
-        key: "[tls_policy] ca_file",
-        value: |c| text(&c.tls_policy.ca_file),
-    },
-    RestartOnly {
-        key: "[tls_policy] fetch_timeout",
-        value: |c| text(&c.tls_policy.fetch_timeout),
-    },
-    RestartOnly {
-        key: "[tls_policy] cache_entries",
-        value: |c| text(&c.tls_policy.cache_entries),
-    },
     // The monitor task is started once with its domain set and schedule.
     RestartOnly {
         key: "[posture]",
@@ -74,17 +57,11 @@ const RESTART_ONLY: &[RestartOnly] = &[
 
 /// The restart-only keys whose value differs between `old` and `new`.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = RESTART_ONLY
+    RESTART_ONLY
         .iter()
         .filter(|k| (k.value)(old) != (k.value)(new))
         .map(|k| k.key)
-        .collect();
-    // The TLS policy socketmap resolves MTA-STS names with the resolver it started
-    // with; the milter's own resolver follows [dns] (auth/dns.rs).
-    if !old.tls_policy.listen.is_empty() && text(&old.dns) != text(&new.dns) {
-        keys.push("[dns] (for the TLS policy socketmap)");
-    }
-    keys
+        .collect()
 }
 
 /// Logs one warning per restart-only setting that changed.
@@ -116,11 +93,13 @@ mod tests {
             ["[milter] listen", "[metrics] listen"]
         );
         assert!(restart_only_changes(&old, &old).is_empty());
+        // The socketmap's [dns] and MTA-STS settings apply on reload; its socket does not.
         let sts = cfg("[tls_policy]\nlisten = \"127.0.0.1:4\"\n");
-        let sts_dns = cfg("[tls_policy]\nlisten = \"127.0.0.1:4\"\n[dns]\ntimeout = \"9s\"\n");
-        assert_eq!(
-            restart_only_changes(&sts, &sts_dns),
-            ["[dns] (for the TLS policy socketmap)"]
+        let sts_changed = cfg(
+            "[tls_policy]\nlisten = \"127.0.0.1:4\"\nmta_sts = false\ncache_entries = 9\n[dns]\ntimeout = \"9s\"\n",
         );
+        assert!(restart_only_changes(&sts, &sts_changed).is_empty());
+        let moved = cfg("[tls_policy]\nlisten = \"127.0.0.1:5\"\n");
+        assert_eq!(restart_only_changes(&sts, &moved), ["[tls_policy] listen"]);
     }
 }

@@ -6,16 +6,19 @@
 
 pub mod mta_sts;
 mod netstring;
+mod reload;
 mod socketmap;
 
 pub use socketmap::{Reply, serve};
 
+use crate::auth::dns::Dns;
 use crate::config::line_with;
-use crate::config::{ConfigError, LoadedConfig, TlsPolicyConfig};
+use crate::config::{Config, ConfigError, LoadedConfig, TlsPolicyConfig};
 use crate::policy::routes::RoutePolicy;
-use crate::spf_eval::SpfDns;
-use mta_sts::{Mode, MtaSts};
-use std::sync::Arc;
+use mta_sts::Mode;
+use reload::StsState;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 /// Postfix TLS security levels (smtp_tls_policy_maps, postconf(5)).
 const LEVELS: [&str; 9] = [
@@ -60,30 +63,22 @@ pub fn validate(loaded: &LoadedConfig) -> Vec<ConfigError> {
 
 /// Binds `[tls_policy] listen` and serves it on the current runtime. `base_dir`
 /// resolves a relative `ca_file`; `engine` returns the running configuration.
+/// The service returned takes the rest of a reload ([`PolicyService::reload`]).
 pub async fn start(
     config: &crate::config::Config,
     base_dir: &std::path::Path,
     engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
-) -> Result<std::net::SocketAddr, String> {
-    let cfg = &config.tls_policy;
-    let dns = crate::auth::dns::Dns::new(&config.dns)?;
-    let mta_sts = if cfg.mta_sts {
-        let ca = cfg.ca_file.as_ref().map(|f| base_dir.join(f));
-        let fetcher = mta_sts::Fetcher::new(ca.as_deref(), cfg.fetch_timeout.duration())?;
-        Some(MtaSts::new(fetcher, cfg.cache_entries))
-    } else {
-        None
-    };
-    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+) -> Result<(std::net::SocketAddr, Arc<PolicyService>), String> {
+    let listen = &config.tls_policy.listen;
+    let service = Arc::new(PolicyService::new(engine, config, base_dir)?);
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("[tls_policy] listen {:?}: {e}", cfg.listen))?;
+        .map_err(|e| format!("[tls_policy] listen {listen:?}: {e}"))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("[tls_policy] listen: {e}"))?;
-    let resolver = Arc::clone(dns.authenticator());
-    let service = Arc::new(PolicyService::new(engine, resolver, mta_sts));
-    tokio::spawn(serve(listener, service));
-    Ok(addr)
+    tokio::spawn(serve(listener, Arc::clone(&service)));
+    Ok((addr, service))
 }
 
 /// The rule that answered, the `tls_policy_lookups_total{policy}` label.
@@ -140,26 +135,42 @@ impl NextHop {
 pub trait RunningConfig: Send + Sync {
     fn tls_policy(&self) -> &TlsPolicyConfig;
     fn routes(&self) -> &RoutePolicy;
+    /// The engine's resolver (`[dns]`, as its reload reused or rebuilt it); `None`
+    /// when authentication is off.
+    fn dns(&self) -> Option<&Dns>;
 }
 
 /// Answers look-ups against the running configuration (reloads apply).
-pub struct PolicyService<D> {
+pub struct PolicyService {
     engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
-    dns: Arc<D>,
-    mta_sts: Option<MtaSts>,
+    base_dir: PathBuf,
+    state: RwLock<Arc<StsState>>,
 }
 
-impl<D: SpfDns> PolicyService<D> {
+impl PolicyService {
+    /// `base_dir` resolves a relative `ca_file`, now and on reload.
     pub fn new(
         engine: Box<dyn Fn() -> Arc<dyn RunningConfig> + Send + Sync>,
-        dns: Arc<D>,
-        mta_sts: Option<MtaSts>,
-    ) -> Self {
-        PolicyService {
+        config: &Config,
+        base_dir: &Path,
+    ) -> Result<Self, String> {
+        Ok(PolicyService {
             engine,
-            dns,
-            mta_sts,
-        }
+            base_dir: base_dir.to_path_buf(),
+            state: RwLock::new(Arc::new(StsState::build(config, base_dir, None)?)),
+        })
+    }
+
+    /// Applies a reloaded configuration's MTA-STS settings (and `[dns]`, for when
+    /// authentication is off). On error the running MTA-STS state stays.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let state = StsState::build(config, &self.base_dir, Some(&self.state()))?;
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+        Ok(())
+    }
+
+    fn state(&self) -> Arc<StsState> {
+        Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The map name Postfix must use.
@@ -195,10 +206,12 @@ impl<D: SpfDns> PolicyService<D> {
         if hop.bracketed || !cfg.mta_sts {
             return (Source::None, Reply::NotFound);
         }
-        let Some(sts) = &self.mta_sts else {
+        let state = self.state();
+        let Some(sts) = &state.mta_sts else {
             return (Source::None, Reply::NotFound);
         };
-        match sts.policy(&*self.dns, &hop.host).await {
+        let dns = engine.dns().unwrap_or(&state.dns).authenticator();
+        match sts.policy(dns.as_ref(), &hop.host).await {
             Some(p) if p.mode == Mode::Enforce => (
                 Source::MtaStsEnforce,
                 // servername=hostname: SNI for the MX host, as RFC 8461 §4.2 expects.

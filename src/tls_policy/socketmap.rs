@@ -4,7 +4,6 @@
 
 use super::netstring::{self, NetstringError};
 use super::{PolicyService, Source};
-use crate::spf_eval::SpfDns;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::BufReader;
@@ -35,10 +34,7 @@ impl Reply {
 }
 
 /// Accepts connections until the listener fails or the task is dropped.
-pub async fn serve<D: SpfDns + Send + Sync + 'static>(
-    listener: TcpListener,
-    service: Arc<PolicyService<D>>,
-) {
+pub async fn serve(listener: TcpListener, service: Arc<PolicyService>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -53,7 +49,7 @@ pub async fn serve<D: SpfDns + Send + Sync + 'static>(
     }
 }
 
-async fn connection<D: SpfDns>(stream: TcpStream, service: Arc<PolicyService<D>>) {
+async fn connection(stream: TcpStream, service: Arc<PolicyService>) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
@@ -78,7 +74,7 @@ async fn connection<D: SpfDns>(stream: TcpStream, service: Arc<PolicyService<D>>
     }
 }
 
-async fn answer<D: SpfDns>(service: &PolicyService<D>, request: &[u8]) -> Reply {
+async fn answer(service: &PolicyService, request: &[u8]) -> Reply {
     let metrics = &crate::metrics::global().connectors;
     let Some((name, key)) = std::str::from_utf8(request)
         .ok()

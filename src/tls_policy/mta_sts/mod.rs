@@ -55,7 +55,8 @@ struct Cached {
 /// Policies by domain, fetched on demand.
 pub struct MtaSts {
     fetcher: Fetcher,
-    cache: Mutex<HashMap<String, Cached>>,
+    /// Shared with the `MtaSts` a reload builds when only the fetcher changed.
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
     max_entries: usize,
 }
 
@@ -63,9 +64,25 @@ impl MtaSts {
     pub fn new(fetcher: Fetcher, max_entries: usize) -> MtaSts {
         MtaSts {
             fetcher,
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::default(),
             max_entries: max_entries.max(1),
         }
+    }
+
+    /// For a reload that changed only the fetch settings: a new fetcher, the same
+    /// policy cache (policies stay valid whoever fetched them).
+    pub fn with_fetcher(&self, fetcher: Fetcher) -> MtaSts {
+        MtaSts {
+            fetcher,
+            cache: Arc::clone(&self.cache),
+            max_entries: self.max_entries,
+        }
+    }
+
+    /// Whether `other` reads and fills the same policy cache.
+    #[cfg(test)]
+    pub fn shares_cache(&self, other: &MtaSts) -> bool {
+        Arc::ptr_eq(&self.cache, &other.cache)
     }
 
     /// The policy in force for `domain` (lower-case), if any.
