@@ -202,8 +202,9 @@ fn differences(items: &[Obj]) -> HashMap<u8, Option<String>> {
 
 /// The text a glyph name stands for, following the Adobe Glyph List
 /// specification's mapping: the part before the first `.` is the name, `_` joins
-/// the components of a ligature, and each component is an AGLFN name, `uniXXXX`
-/// (one or more BMP values), or `uXXXX`–`uXXXXXX`. `None` when any component is
+/// the components of a ligature, and each component is an AGLFN name, `uni` and
+/// one or more groups of four hex digits (BMP values), or `u` and four to six hex
+/// digits. `None` when any component is
 /// none of these: a name like `/g17` says nothing about the text it draws.
 fn glyph_text(name: &[u8]) -> Option<String> {
     let name = std::str::from_utf8(name).ok()?;
