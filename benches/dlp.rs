@@ -7,6 +7,9 @@
 //! A counting global allocator prints the peak of live heap bytes while one body is
 //! scanned (the body itself excluded), per body: `peak_heap dlp/<name> <bytes>`.
 
+#[path = "../tests/dlp_support/mod.rs"]
+mod dlp_support;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sge_milter::config::content::ContentConfig;
 use sge_milter::config::{EMBEDDED_RULES, RuleFile};
@@ -183,21 +186,7 @@ fn csv(len: usize) -> String {
     s
 }
 
-/// About `len` bytes of one-digit groups, each after `lead` and followed by a
-/// separator from `seps` (in turn).
-fn separated(len: usize, lead: &str, seps: &[&str]) -> String {
-    let mut s = String::with_capacity(len + 16);
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(lead);
-        s.push(char::from(b'1' + (i % 9) as u8));
-        s.push_str(seps[i % seps.len()]);
-        i += 1;
-    }
-    s
-}
-
-/// The adversarial bodies by name.
+/// The adversarial bodies benchmarked, by name (see `dlp_support::filler`).
 const ADVERSARIAL: [&str; 9] = [
     "space",
     "dash",
@@ -209,21 +198,6 @@ const ADVERSARIAL: [&str; 9] = [
     "plus_space",
     "hash_dash",
 ];
-
-fn adversarial(name: &str, len: usize) -> String {
-    match name {
-        "space" => separated(len, "", &[" "]),
-        "dash" => separated(len, "", &["-"]),
-        "dot" => separated(len, "", &["."]),
-        "slash" => separated(len, "", &["/"]),
-        "mixed" => separated(len, "", &[" ", "-", ".", "/", " ", "-", "/"]),
-        "long_digits" => "1234567890".repeat(len / 10),
-        "alnum" => separated(len, "A", &["B"]),
-        "plus_space" => format!("+{}", separated(len, "", &[" "])),
-        "hash_dash" => format!("#{}", separated(len, "", &["-"])),
-        _ => unreachable!("unknown body {name}"),
-    }
-}
 
 /// Whether the command line's filter selects benchmark `id`: bodies are generated
 /// and measured only when it does. The filter is read as criterion's usually are,
@@ -346,7 +320,7 @@ fn bench(c: &mut Criterion) {
         if !selected(&format!("dlp/{id}")) {
             continue;
         }
-        let text = adversarial(name, 10 * 1000 * 1000);
+        let text = dlp_support::filler(name, 10 * 1000 * 1000);
         let (_, peak) = peak_heap(|| scan_text(&s, &text));
         println!("peak_heap dlp/{id} {peak}");
         g.throughput(Throughput::Bytes(text.len() as u64));

@@ -12,7 +12,7 @@
 
 mod dlp_support;
 
-use dlp_support::counting_rules;
+use dlp_support::{FILLERS, counting_rules, filler};
 use sge_milter::envelope::{Direction, Envelope};
 use sge_milter::pipeline::Engine;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -141,53 +141,6 @@ fn scan(engine: &Arc<Engine>, body: &[u8]) -> (Counts, usize) {
         })
         .collect();
     (counts, peak)
-}
-
-/// `len` bytes of one-digit groups, each after `lead` and followed by the next
-/// separator of `seps`.
-fn groups(len: usize, lead: &str, seps: &[&str]) -> String {
-    let mut s = String::with_capacity(len + 16);
-    let mut i = 0;
-    while s.len() < len {
-        s.push_str(lead);
-        s.push(char::from(b'1' + (i % 9) as u8));
-        s.push_str(seps[i % seps.len()]);
-        i += 1;
-    }
-    s
-}
-
-const FILLERS: [&str; 11] = [
-    "space",
-    "dash",
-    "dot",
-    "slash",
-    "mixed",
-    "long_digits",
-    "alnum",
-    "alnum_spaced",
-    "plus_space",
-    "hash_dash",
-    "eight_digit_dash",
-];
-
-/// An adversarial filler of about `len` bytes.
-fn filler(name: &str, len: usize) -> String {
-    match name {
-        "space" => groups(len, "", &[" "]),
-        "dash" => groups(len, "", &["-"]),
-        "dot" => groups(len, "", &["."]),
-        "slash" => groups(len, "", &["/"]),
-        "mixed" => groups(len, "", &[" ", "-", ".", "/", " ", "-", "/", "-"]),
-        "long_digits" => "1234567890".repeat(len / 10),
-        "alnum" => groups(len, "A", &["B"]),
-        "alnum_spaced" => groups(len, "A", &[" "]),
-        "plus_space" => format!("+{}", groups(len, "", &[" "])),
-        "hash_dash" => format!("#{}", groups(len, "", &["-"])),
-        // Identifier-sized groups, but more of them than any identifier has.
-        "eight_digit_dash" => groups(len, "1234567", &["-"]),
-        _ => unreachable!("unknown filler {name}"),
-    }
 }
 
 /// Identifiers with keywords at both ends of the filler, each set off by a line

@@ -34,3 +34,52 @@ pub fn counting_rules() -> String {
     }
     out
 }
+
+/// Adversarial DLP filler text, shared by tests/dlp_adversarial.rs and benches/dlp.rs:
+/// runs of digit groups and separators built to look like identifiers.
+/// `len` bytes of one-digit groups, each after `lead` and followed by the next
+/// separator of `seps`.
+pub fn groups(len: usize, lead: &str, seps: &[&str]) -> String {
+    let mut s = String::with_capacity(len + 16);
+    let mut i = 0;
+    while s.len() < len {
+        s.push_str(lead);
+        s.push(char::from(b'1' + (i % 9) as u8));
+        s.push_str(seps[i % seps.len()]);
+        i += 1;
+    }
+    s
+}
+
+pub const FILLERS: [&str; 11] = [
+    "space",
+    "dash",
+    "dot",
+    "slash",
+    "mixed",
+    "long_digits",
+    "alnum",
+    "alnum_spaced",
+    "plus_space",
+    "hash_dash",
+    "eight_digit_dash",
+];
+
+/// An adversarial filler of about `len` bytes.
+pub fn filler(name: &str, len: usize) -> String {
+    match name {
+        "space" => groups(len, "", &[" "]),
+        "dash" => groups(len, "", &["-"]),
+        "dot" => groups(len, "", &["."]),
+        "slash" => groups(len, "", &["/"]),
+        "mixed" => groups(len, "", &[" ", "-", ".", "/", " ", "-", "/", "-"]),
+        "long_digits" => "1234567890".repeat(len / 10),
+        "alnum" => groups(len, "A", &["B"]),
+        "alnum_spaced" => groups(len, "A", &[" "]),
+        "plus_space" => format!("+{}", groups(len, "", &[" "])),
+        "hash_dash" => format!("#{}", groups(len, "", &["-"])),
+        // Identifier-sized groups, but more of them than any identifier has.
+        "eight_digit_dash" => groups(len, "1234567", &["-"]),
+        _ => unreachable!("unknown filler {name}"),
+    }
+}
