@@ -170,8 +170,8 @@ pub struct Limited<S> {
     inner: S,
     _slot: Option<Slot>,
     timeout: Duration,
-    read_timer: Option<Pin<Box<Sleep>>>,
-    write_timer: Option<Pin<Box<Sleep>>>,
+    read_timer: IdleTimer,
+    write_timer: IdleTimer,
 }
 
 impl<S> Limited<S> {
@@ -180,29 +180,47 @@ impl<S> Limited<S> {
             inner,
             _slot: slot,
             timeout,
-            read_timer: None,
-            write_timer: None,
+            read_timer: IdleTimer::default(),
+            write_timer: IdleTimer::default(),
         }
     }
 }
 
-/// `Pending` from the inner stream: starts the timer if it is not running and
-/// turns its expiry into an error.
-fn wait<T>(
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    timeout: Duration,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<T>> {
-    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-    match sleep.as_mut().poll(cx) {
-        Poll::Ready(()) => {
-            *timer = None;
-            Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "[milter] connection_timeout: the MTA sent or took nothing",
-            )))
+/// One direction's idle timer. The sleep is allocated once per connection and
+/// reset when it is armed again, so a milter command costs no allocation.
+#[derive(Default)]
+struct IdleTimer {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl IdleTimer {
+    /// `Pending` from the inner stream: arms the timer if it is not running and
+    /// turns its expiry into an error.
+    fn wait<T>(&mut self, timeout: Duration, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.armed {
+            sleep.as_mut().reset(deadline);
+            self.armed = true;
         }
-        Poll::Pending => Poll::Pending,
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.armed = false;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "[milter] connection_timeout: the MTA sent or took nothing",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The stream made progress: the next wait starts a new timeout.
+    fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
@@ -214,9 +232,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending => wait(&mut this.read_timer, this.timeout, cx),
+            Poll::Pending => this.read_timer.wait(this.timeout, cx),
             ready => {
-                this.read_timer = None;
+                this.read_timer.disarm();
                 ready
             }
         }
@@ -231,9 +249,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_write(cx, data) {
-            Poll::Pending => wait(&mut this.write_timer, this.timeout, cx),
+            Poll::Pending => this.write_timer.wait(this.timeout, cx),
             ready => {
-                this.write_timer = None;
+                this.write_timer.disarm();
                 ready
             }
         }
@@ -242,9 +260,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Limited<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Pending => wait(&mut this.write_timer, this.timeout, cx),
+            Poll::Pending => this.write_timer.wait(this.timeout, cx),
             ready => {
-                this.write_timer = None;
+                this.write_timer.disarm();
                 ready
             }
         }
