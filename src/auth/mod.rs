@@ -12,6 +12,7 @@ pub mod enforce;
 pub mod inbound;
 pub mod kept;
 pub mod keygen;
+mod relaxed;
 pub mod report;
 pub mod sign;
 pub mod spf_check;
