@@ -302,7 +302,7 @@ fn text_body() -> Vec<u8> {
     let mut n = 0u32;
     while body.len() < 1 << 20 {
         body.extend_from_slice(b"The quick brown fox jumps over the lazy dog, again and again.");
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             body.extend_from_slice(b" \tthen  once more \t");
         }
         body.extend_from_slice(b"\r\n");
