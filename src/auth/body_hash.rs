@@ -75,6 +75,29 @@ impl Running {
     }
 }
 
+self_cell::self_cell!(
+    /// A copy of the header block with mail-auth's parse of it, made at end of
+    /// headers and used again at end of message.
+    pub struct ParsedHead {
+        owner: Box<[u8]>,
+        #[covariant]
+        dependent: AuthenticatedMessage,
+    }
+);
+
+impl ParsedHead {
+    /// mail-auth's parse of `head` (the header block as kept, blank line included),
+    /// when it ends where ours does: then a parse of the whole message finds the same
+    /// headers and signatures, and the body is what follows.
+    pub fn of(head: &[u8]) -> Option<ParsedHead> {
+        ParsedHead::try_new(head.into(), |h| match AuthenticatedMessage::parse(h) {
+            Some(msg) if msg.body_offset as usize == h.len() => Ok(msg),
+            _ => Err(()),
+        })
+        .ok()
+    }
+}
+
 /// The body hashes of one message's DKIM and ARC signatures, fed chunk by chunk.
 pub struct BodyHashes {
     running: Vec<(Spec, Running)>,
