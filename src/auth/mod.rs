@@ -15,6 +15,7 @@ pub mod keygen;
 mod relaxed;
 pub mod report;
 pub mod sign;
+pub mod signing_key;
 pub mod spf_check;
 
 pub use kept::RawParts;
