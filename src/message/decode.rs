@@ -385,6 +385,33 @@ mod tests {
         assert!(!bad);
     }
 
+    /// Line lengths that change (the predicted line break swallows a short line),
+    /// bare LF, a stray CR: the same bytes, unflagged, however the input is split.
+    #[test]
+    fn base64_irregular_lines_any_chunking() {
+        use base64::Engine as _;
+        let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 % 253) as u8).collect();
+        let enc = base64::engine::general_purpose::STANDARD.encode(&data);
+        let mut text = Vec::new();
+        let lengths = [76, 76, 40, 36, 76, 12, 64, 76, 76, 8, 68];
+        let (mut at, mut k) = (0, 0);
+        while at < enc.len() {
+            let end = (at + lengths[k % lengths.len()]).min(enc.len());
+            text.extend_from_slice(&enc.as_bytes()[at..end]);
+            text.extend_from_slice(match k % 4 {
+                0 | 1 => b"\r\n".as_slice(),
+                2 => b"\n",
+                _ => b"\r\r\n",
+            });
+            (at, k) = (end, k + 1);
+        }
+        for size in [1, 3, 77, 78, 79, 500, 4096, text.len()] {
+            let (out, bad) = b64_chunked(&text, size);
+            assert!(out == data, "size {size}");
+            assert!(!bad, "size {size}");
+        }
+    }
+
     #[test]
     fn base64_bad_characters_skipped_and_flagged() {
         for size in 1..8 {
