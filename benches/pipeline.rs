@@ -73,12 +73,94 @@ fn typical() -> Vec<u8> {
     m.into_bytes()
 }
 
+/// Words of the load harness's corpus (`sge-milter-load`): text without digits.
+fn words(bytes: usize, seed: u32) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "ministry",
+        "report",
+        "budget",
+        "review",
+        "agency",
+        "policy",
+        "meeting",
+        "draft",
+        "council",
+        "regional",
+        "health",
+        "transport",
+        "minutes",
+        "attached",
+    ];
+    let mut x = seed | 1;
+    let mut s = String::with_capacity(bytes + 80);
+    let mut line = 0;
+    while s.len() < bytes {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let w = WORDS[x as usize % WORDS.len()];
+        s.push_str(w);
+        line += w.len() + 1;
+        s.push_str(if line > 70 { "\r\n" } else { " " });
+        if line > 70 {
+            line = 0;
+        }
+    }
+    s
+}
+
+/// Like the harness's multipart messages: a marked text part and a base64
+/// attachment, CSV text (`csv`) or random bytes, `size` bytes in all.
+fn marked_with_attachment(size: usize, csv: bool) -> Vec<u8> {
+    let raw_len = size * 3 / 4 - 1500;
+    let (ct, data) = if csv {
+        (
+            "text/csv; name=\"data.csv\"",
+            words(raw_len, 11).into_bytes(),
+        )
+    } else {
+        let mut x: u32 = 7;
+        let data = (0..raw_len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        ("application/octet-stream; name=\"blob.bin\"", data)
+    };
+    let mut m = format!(
+        "From: a@example.govt.nz\r\nTo: b@example.govt.nz\r\nSubject: Load test [SEC=UNCLASSIFIED]\r\n\
+         X-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED, ORIGIN=a@example.govt.nz\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"b0123456789abcdef\"\r\n\r\n\
+         This is a multi-part message in MIME format.\r\n--b0123456789abcdef\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{}--b0123456789abcdef\r\n\
+         Content-Type: {ct}\r\nContent-Disposition: attachment\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        words(1500, 5)
+    );
+    m.push_str(&base64_lines(&data));
+    m.push_str("--b0123456789abcdef--\r\n");
+    m.into_bytes()
+}
+
+/// Like the harness's small messages: marked plain text.
+fn marked_plain(size: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.govt.nz\r\nTo: b@example.govt.nz\r\nSubject: Load test [SEC=UNCLASSIFIED]\r\nX-Protective-Marking: VER=2018.1, NS=govt.nz, SEC=UNCLASSIFIED, ORIGIN=a@example.govt.nz\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
+    m.extend_from_slice(words(size, 3).as_bytes());
+    m
+}
+
 fn run(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, raw: &[u8]) {
+    run_as(rt, engine, raw, Direction::Inbound);
+}
+
+fn run_as(rt: &tokio::runtime::Runtime, engine: &Arc<Engine>, raw: &[u8], direction: Direction) {
     let block = parse_header_block(raw);
     let env = Envelope {
         mail_from: Some("a@example.govt.nz".into()),
         rcpts: vec!["b@example.govt.nz".into()],
-        direction: Some(Direction::Inbound),
+        direction: Some(direction),
         ..Envelope::default()
     };
     let mut scan = engine.start_message(env, None);
@@ -110,6 +192,22 @@ fn bench_pipeline(c: &mut Criterion) {
     ] {
         group.throughput(Throughput::Bytes(raw.len() as u64));
         group.bench_function(name, |b| b.iter(|| run(&rt, &engine, &raw)));
+    }
+    // The load harness's kinds of message (sge-milter-load's corpus), both ways:
+    // outbound mail also goes through DLP.
+    for (name, raw) in [
+        ("harness_plain_10kb", marked_plain(10_000)),
+        ("harness_csv_100kb", marked_with_attachment(100_000, true)),
+        (
+            "harness_binary_100kb",
+            marked_with_attachment(100_000, false),
+        ),
+    ] {
+        group.throughput(Throughput::Bytes(raw.len() as u64));
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            let id = format!("{name}_{direction:?}").to_lowercase();
+            group.bench_function(id, |b| b.iter(|| run_as(&rt, &engine, &raw, direction)));
+        }
     }
     group.finish();
 }

@@ -29,6 +29,9 @@ pub struct Router {
     cfg: Arc<ContentConfig>,
     budget: Budget,
     part: Option<Part>,
+    /// The first bytes of the current part while it is [`Route::Sniff`] and they
+    /// arrived in pieces (reused from part to part).
+    head: Vec<u8>,
     /// `(part index, smime-type)` from an `application/pkcs7-mime` Content-Type.
     smime: Option<(u32, String)>,
     problems: Vec<String>,
@@ -41,8 +44,9 @@ struct Part {
 }
 
 enum Route {
-    /// The first bytes, until there are enough to type the content.
-    Sniff(Vec<u8>),
+    /// Collecting the first bytes (in [`Router::head`]) until there are enough to
+    /// type the content.
+    Sniff,
     Text(Box<TextRoute>),
     /// A container held whole until the part ends; `over` once past `max_buffer`.
     Buffer {
@@ -81,6 +85,7 @@ impl Router {
             cfg,
             budget,
             part: None,
+            head: Vec::new(),
             smime: None,
             problems: Vec::new(),
             more_problems: 0,
@@ -117,17 +122,17 @@ impl Router {
             return;
         }
         let index = part.map_or(0, |p| p.index);
-        let p = parse_params(value.as_bytes());
-        match p.value.as_str() {
-            "multipart/encrypted" => {
-                let label = format!("part {index} (multipart/encrypted)");
-                self.problem(label, Uninspectable::EncryptedMessage("PGP/MIME"));
-            }
-            "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
-                let kind = p.get("smime-type").unwrap_or("").to_ascii_lowercase();
-                self.smime = Some((index, kind));
-            }
-            _ => {}
+        // The media type is what comes before the first `;`: the parameters are
+        // parsed (again: the walker did) only for the one type that needs one.
+        let media = value.split(';').next().unwrap_or("").trim_ascii();
+        let is = |t: &str| media.eq_ignore_ascii_case(t);
+        if is("multipart/encrypted") {
+            let label = format!("part {index} (multipart/encrypted)");
+            self.problem(label, Uninspectable::EncryptedMessage("PGP/MIME"));
+        } else if is("application/pkcs7-mime") || is("application/x-pkcs7-mime") {
+            let p = parse_params(value.as_bytes());
+            let kind = p.get("smime-type").unwrap_or("").to_ascii_lowercase();
+            self.smime = Some((index, kind));
         }
     }
 
@@ -139,7 +144,8 @@ impl Router {
             self.problem(label(info, None), why);
             Route::Skip
         } else {
-            Route::Sniff(Vec::new())
+            self.head.clear();
+            Route::Sniff
         };
         self.part = Some(Part {
             info: info.clone(),
@@ -211,26 +217,35 @@ impl Router {
             return;
         };
         let mut data = data;
-        if let Route::Sniff(head) = &mut part.route {
-            let take = (SNIFF_BYTES - head.len()).min(data.len());
-            head.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if head.len() >= SNIFF_BYTES {
-                let head = std::mem::take(head);
-                part.route = self.decide(&part.info, &head, out);
+        if let Route::Sniff = part.route {
+            if self.head.is_empty() && data.len() >= SNIFF_BYTES {
+                // The first bytes are all here: typed in place, no copy.
+                part.route = self.decide(&part.info, data, out);
+                data = &[];
+            } else {
+                let take = (SNIFF_BYTES - self.head.len()).min(data.len());
+                self.head.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.head.len() >= SNIFF_BYTES {
+                    let head = std::mem::take(&mut self.head);
+                    part.route = self.decide(&part.info, &head, out);
+                    self.head = head;
+                }
             }
         }
         self.feed(&mut part, data, out);
         self.part = Some(part);
     }
 
-    /// Types a part from its first bytes, then routes those bytes.
-    fn decide(&mut self, info: &PartInfo, head: &[u8], out: &mut dyn ContentSink) -> Route {
+    /// Types a part from its first bytes (at most [`SNIFF_BYTES`] of `content`, the
+    /// start of the part), then routes `content`.
+    fn decide(&mut self, info: &PartInfo, content: &[u8], out: &mut dyn ContentSink) -> Route {
+        let head = &content[..content.len().min(SNIFF_BYTES)];
         let kind = sniff::sniff(head);
         let mut route = match kind {
             Kind::Text { encoding, bom } => {
                 let encoding = declared_or(info, encoding, bom);
-                return self.start_text_with(info, encoding, &head[bom..], out);
+                return self.start_text_with(info, encoding, &content[bom..], out);
             }
             Kind::Pdf | Kind::Ole | Kind::Zip | Kind::Gzip | Kind::Rtf => Route::Buffer {
                 kind,
@@ -249,7 +264,7 @@ impl Router {
             // A part labelled text is read as text whatever it holds.
             Kind::Binary if info.is_text => {
                 let encoding = declared_or(info, UTF_8, 0);
-                return self.start_text_with(info, encoding, head, out);
+                return self.start_text_with(info, encoding, content, out);
             }
             Kind::Binary => Route::Binary { size: 0 },
         };
@@ -257,7 +272,7 @@ impl Router {
             info: info.clone(),
             route,
         };
-        self.feed(&mut part, head, out);
+        self.feed(&mut part, content, out);
         route = part.route;
         route
     }
@@ -282,7 +297,7 @@ impl Router {
         }
         let max = self.cfg.max_buffer.0;
         match &mut part.route {
-            Route::Sniff(_) | Route::Skip => {}
+            Route::Sniff | Route::Skip => {}
             Route::Text(t) => text_out(t, data, out),
             Route::Buffer {
                 data: buf, over, ..
@@ -302,16 +317,17 @@ impl Router {
         let Some(mut part) = self.part.take() else {
             return;
         };
-        if let Route::Sniff(head) = &mut part.route {
-            let head = std::mem::take(head);
-            if head.is_empty() {
+        if let Route::Sniff = part.route {
+            if self.head.is_empty() {
                 return;
             }
+            let head = std::mem::take(&mut self.head);
             part.route = self.decide(&part.info, &head, out);
+            self.head = head;
         }
         let info = part.info;
         match part.route {
-            Route::Sniff(_) | Route::Skip => {}
+            Route::Sniff | Route::Skip => {}
             Route::Text(mut t) => {
                 let t = &mut *t;
                 let s = t.decoder.finish(&mut t.buf);

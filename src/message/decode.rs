@@ -46,22 +46,22 @@ impl Base64Decoder {
 
     /// Decodes `input`, replacing the contents of `out` with the decoded bytes.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.clear();
         self.clean.clear();
         self.clean.extend_from_slice(&self.carry[..self.carried]);
-        let mut rest = input;
-        while let Some(p) = memchr::memchr2(b'\r', b'\n', rest) {
-            self.clean.extend_from_slice(&rest[..p]);
-            rest = &rest[p + 1..];
-        }
-        self.clean.extend_from_slice(rest);
+        strip_line_breaks(input, &mut self.clean);
         // Whole quads but the last go to the SIMD decoder, which takes no padding;
         // the last quad (it may hold `=` or non-zero trailing bits, which mail
         // clients send) and an incomplete one take the careful path.
         let bulk = (self.clean.len() / 4 * 4).saturating_sub(4);
         let clean = std::mem::take(&mut self.clean);
         self.carried = 0;
-        out.resize(bulk / 4 * 3, 0);
+        // `out` is reused from call to call: resized without clearing, so only its
+        // growth is zero-filled (the decoder overwrites every byte it keeps).
+        let decoded = bulk / 4 * 3;
+        if out.len() < decoded {
+            out.resize(decoded, 0);
+        }
+        out.truncate(decoded);
         let rest = match STANDARD_NO_PAD.decode(&clean[..bulk], Out::from_slice(out)) {
             Ok(_) => &clean[bulk..],
             Err(_) => {
@@ -122,6 +122,35 @@ impl Base64Decoder {
         }
         self.emit_carry(out);
     }
+}
+
+/// Appends `input` without its line breaks to `out`. Encoded lines nearly always
+/// have one length, so the next line break is first looked for where the last
+/// line's length puts it, and searched for only when it is not there. A guess that
+/// swallows a shorter line, or a line break left in some other place, leaves a `\r`
+/// or `\n` in `out`: the SIMD decoder then refuses the input and the careful path
+/// skips it as whitespace, so the decoded bytes are the same either way.
+fn strip_line_breaks(input: &[u8], out: &mut Vec<u8>) {
+    let mut rest = input;
+    let mut stride = 0;
+    loop {
+        let end = if stride > 0 && rest.get(stride - 1) == Some(&b'\n') {
+            stride - 1
+        } else {
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    stride = i + 1;
+                    i
+                }
+                None => break,
+            }
+        };
+        let line = &rest[..end];
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        rest = &rest[end + 1..];
+    }
+    // A chunk may end between `\r` and `\n`.
+    out.extend_from_slice(rest.strip_suffix(b"\r").unwrap_or(rest));
 }
 
 /// Decodes a complete base64 text leniently (for RFC 2047 `B` words).
@@ -354,6 +383,33 @@ mod tests {
         let (out, bad) = b64_chunked(b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldY\r\nQR==\r\n", 7);
         assert_eq!(out, b"ABCDEFGHIJKLMNOPQRSTUVWXA");
         assert!(!bad);
+    }
+
+    /// Line lengths that change (the predicted line break swallows a short line),
+    /// bare LF, a stray CR: the same bytes, unflagged, however the input is split.
+    #[test]
+    fn base64_irregular_lines_any_chunking() {
+        use base64::Engine as _;
+        let data: Vec<u8> = (0..2000u32).map(|i| (i * 31 % 253) as u8).collect();
+        let enc = base64::engine::general_purpose::STANDARD.encode(&data);
+        let mut text = Vec::new();
+        let lengths = [76, 76, 40, 36, 76, 12, 64, 76, 76, 8, 68];
+        let (mut at, mut k) = (0, 0);
+        while at < enc.len() {
+            let end = (at + lengths[k % lengths.len()]).min(enc.len());
+            text.extend_from_slice(&enc.as_bytes()[at..end]);
+            text.extend_from_slice(match k % 4 {
+                0 | 1 => b"\r\n".as_slice(),
+                2 => b"\n",
+                _ => b"\r\r\n",
+            });
+            (at, k) = (end, k + 1);
+        }
+        for size in [1, 3, 77, 78, 79, 500, 4096, text.len()] {
+            let (out, bad) = b64_chunked(&text, size);
+            assert!(out == data, "size {size}");
+            assert!(!bad, "size {size}");
+        }
     }
 
     #[test]

@@ -81,11 +81,14 @@ impl MimeWalker {
             e.info.disposition = Some(p.value.clone()).filter(|d| !d.is_empty());
             e.disposition_filename = p.get("filename").map(str::to_string);
         }
-        e.info.filename = e
-            .disposition_filename
-            .clone()
-            .or_else(|| e.type_name.clone())
-            .filter(|f| !f.is_empty());
+        if value.is_some() {
+            // Content-Type or Content-Disposition: the file name may have changed.
+            e.info.filename = e
+                .disposition_filename
+                .clone()
+                .or_else(|| e.type_name.clone())
+                .filter(|f| !f.is_empty());
+        }
         // Parameters are reported decoded (RFC 2231 and 2047), so a file name is read
         // as the recipient sees it.
         let value = value.unwrap_or_else(|| decode_value(raw));

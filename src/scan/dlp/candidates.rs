@@ -233,6 +233,12 @@ impl Tokenizer {
             State::AfterSep => self.emit(sink),
             State::Idle | State::Skip => {}
         }
+        self.reset();
+    }
+
+    /// Back to the start of a part, any open token dropped. The group storage is
+    /// kept: every header field is scanned as a part of its own.
+    pub fn reset(&mut self) {
         self.reset_token();
         self.state = State::Idle;
         self.back_len = 0;

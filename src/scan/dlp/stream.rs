@@ -99,7 +99,7 @@ impl Stream {
 
     /// Starts a new stream (a new part); nothing carries over.
     pub fn reset(&mut self) {
-        self.tokenizer = Tokenizer::default();
+        self.tokenizer.reset();
         self.history.clear();
         self.pending.clear();
         self.keywords = KeywordProgress::default();

@@ -4,6 +4,8 @@
 //! Keys come in the order VER, NS, SEC, CAVEAT*, EXPIRES, DOWNTO, ACCESS*, NOTE, ORIGIN;
 //! values are at most 128 printable characters with `,` and `\` escaped by `\`.
 
+use std::borrow::Cow;
+
 /// Longest value the syntax allows.
 pub const MAX_VALUE_LEN: usize = 128;
 
@@ -96,8 +98,12 @@ pub fn parse(value: &str, strict: bool) -> KeyValueMarking {
     out
 }
 
-/// Splits on unescaped commas and undoes `\,` and `\\`.
-fn split_items(value: &str, problems: &mut Vec<String>) -> Vec<String> {
+/// Splits on unescaped commas and undoes `\,` and `\\`. Items are borrowed
+/// unless the value has escapes or line breaks (every message's header is parsed).
+fn split_items<'a>(value: &'a str, problems: &mut Vec<String>) -> Vec<Cow<'a, str>> {
+    if !value.contains(['\\', '\r', '\n', '\t']) {
+        return value.split(',').map(Cow::Borrowed).collect();
+    }
     let mut items = vec![String::new()];
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
@@ -117,7 +123,7 @@ fn split_items(value: &str, problems: &mut Vec<String>) -> Vec<String> {
             _ => cur.push(c),
         }
     }
-    items
+    items.into_iter().map(Cow::Owned).collect()
 }
 
 fn clip(s: &str) -> String {
