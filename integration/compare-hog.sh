@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What one 20 MB message does to everyone else's latency, same run:
 #
-#     integration/compare-hog.sh [DURATION_SECONDS] [CONCURRENCY] [ROUNDS] [HOG_SIZE] [HOG_EVERY]
+#     integration/compare-hog.sh [DURATION_SECONDS] [CONCURRENCY] [ROUNDS] [HOG_SIZE] [HOG_EVERY] [HOG_KIND]
 #
 # sge-milter (every check on, TCP, loopback knotd for load.test) and, as the
 # reference, the no-op milter, each driven by sge-milter-load with the mixed corpus
@@ -13,7 +13,9 @@
 #     20 MB message must not raise other connections' p99 by more than 10 ms");
 #   - back to back (the harsh variant): that connection sends HOG_SIZE messages
 #     without a pause, compared with the run without a hog.
-# The hog's messages are not counted. Prints the medians over the rounds.
+# HOG_KIND is text (default: plain text, scanned as it arrives) or gzip (a gzip
+# attachment of word text, opened at the end of the message). The hog's messages
+# are not counted. Prints the medians over the rounds.
 # The hog also takes CPU: on a small machine part of the difference is the CPU it
 # uses, which the no-op milter's row shows for the client side.
 set -euo pipefail
@@ -24,6 +26,7 @@ CONC="${2:-16}"
 ROUNDS="${3:-3}"
 HOG="${4:-20MiB}"
 EVERY="${5:-2}"
+KIND="${6:-text}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release"
 [ -n "${SGE_COMPARE_NO_BUILD:-}" ] || nice -n 5 cargo build --release --bins --quiet
@@ -46,14 +49,14 @@ for r in $(seq "$ROUNDS"); do
     for target in sge:$P_SGE noop:$P_NOOP; do
         name=${target%%:*}; port=${target#*:}
         "${LOAD[@]}" --duration "$DURATION" --label "$name" --target "inet:127.0.0.1:$port" >>"$WORK/results.jsonl"
-        "${LOAD[@]}" --duration "$DURATION" --label "$name+one" --target "inet:127.0.0.1:$port" --hog-size "$HOG" --hog-every "$EVERY" >>"$WORK/results.jsonl"
-        "${LOAD[@]}" --duration "$DURATION" --label "$name+b2b" --target "inet:127.0.0.1:$port" --hog-size "$HOG" >>"$WORK/results.jsonl"
+        "${LOAD[@]}" --duration "$DURATION" --label "$name+one" --target "inet:127.0.0.1:$port" --hog-size "$HOG" --hog-kind "$KIND" --hog-every "$EVERY" >>"$WORK/results.jsonl"
+        "${LOAD[@]}" --duration "$DURATION" --label "$name+b2b" --target "inet:127.0.0.1:$port" --hog-size "$HOG" --hog-kind "$KIND" >>"$WORK/results.jsonl"
         echo "round $r $name done" >&2
     done
 done
 
 echo
-echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; hog: $HOG messages, one every ${EVERY}s or back to back"
+echo "load: $(load_average), $(nproc) CPUs; ${ROUNDS} rounds of ${DURATION}s at c${CONC}; hog: $HOG $KIND messages, one every ${EVERY}s or back to back"
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, sys, statistics
 by = {}

@@ -8,6 +8,9 @@
 //! counted messages into those that overlapped a window and those that did not.
 
 use crate::client::{Connection, Envelope, Target};
+use crate::corpus::{base64_lines, words};
+use clap::ValueEnum;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,10 +18,23 @@ use std::time::{Duration, Instant};
 /// A hog message's time in flight: from connecting to the end-of-message reply.
 pub type Window = (Instant, Instant);
 
+/// What a hog message holds.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum HogKind {
+    /// Plain text (scanned as it arrives).
+    #[default]
+    Text,
+    /// A short text part and a gzip attachment of word text (opened at the end of
+    /// the message, its text scanned then).
+    Gzip,
+}
+
 /// How the hog sends.
 #[derive(Clone, Copy, Debug)]
 pub struct HogSpec {
+    /// Body bytes (about, for `Gzip`).
     pub size: usize,
+    pub kind: HogKind,
     /// One message every this long; `None` is back to back.
     pub every: Option<Duration>,
     pub nodelay: bool,
@@ -67,7 +83,13 @@ async fn run(
     deadline: Option<Instant>,
     windows: Arc<Mutex<Vec<Window>>>,
 ) -> Vec<Duration> {
-    let body = body(spec.size);
+    let (content_type, body) = match spec.kind {
+        HogKind::Text => ("text/plain; charset=utf-8", text_body(spec.size)),
+        HogKind::Gzip => (
+            "multipart/mixed; boundary=\"hog\"",
+            gzip_body(spec.size).into_bytes(),
+        ),
+    };
     let mut next = spec.every.map(|e| Instant::now() + e / 2);
     let mut eom = Vec::new();
     loop {
@@ -82,7 +104,7 @@ async fn run(
             break;
         }
         let started = Instant::now();
-        let ok = one(&target, spec.nodelay, &body).await;
+        let ok = one(&target, spec.nodelay, content_type, &body).await;
         let window = (started, Instant::now());
         windows
             .lock()
@@ -97,7 +119,7 @@ async fn run(
     eom
 }
 
-fn body(size: usize) -> Vec<u8> {
+fn text_body(size: usize) -> Vec<u8> {
     b"hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog\r\n"
         .iter()
         .copied()
@@ -106,12 +128,42 @@ fn body(size: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A multipart body of about `size` bytes whose attachment is gzipped word text
+/// (which compresses about fivefold, so the milter has that much more to scan).
+fn gzip_body(size: usize) -> String {
+    let target = size * 3 / 4;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut seed = 1;
+    while gz.get_ref().len() < target {
+        // Writes into a Vec cannot fail.
+        let _ = gz.write_all(words(seed, 64 * 1024).as_bytes());
+        seed += 1;
+    }
+    let data = gz.finish().unwrap_or_default();
+    let mut b = String::from(
+        "--hog\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe report is attached.\r\n\
+         --hog\r\nContent-Type: application/gzip; name=\"report.txt.gz\"\r\n\
+         Content-Disposition: attachment; filename=\"report.txt.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+    );
+    base64_lines(&data, &mut b);
+    b.push_str("--hog--\r\n");
+    b
+}
+
 /// One hog message on its own connection; returns its end-of-message time.
-async fn one(target: &Target, nodelay: bool, body: &[u8]) -> std::io::Result<Duration> {
+async fn one(
+    target: &Target,
+    nodelay: bool,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<Duration> {
     let headers = [
         ("From", "hog@load.test"),
         ("To", "recipient@agency.govt.nz"),
         ("Subject", "large [SEC=UNCLASSIFIED]"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", content_type),
     ]
     .map(|(n, v)| (n.to_string(), v.to_string()));
     let rcpts = ["recipient@agency.govt.nz".to_string()];
@@ -138,6 +190,15 @@ pub fn overlaps(windows: &[Window], start: Instant, took: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gzip_hog_is_about_its_size_and_holds_a_gzip_attachment() {
+        let b = gzip_body(1_000_000);
+        assert!((900_000..1_300_000).contains(&b.len()), "{}", b.len());
+        assert!(b.contains("filename=\"report.txt.gz\"") && b.ends_with("--hog--\r\n"));
+        // base64 of the gzip magic 1f 8b 08.
+        assert!(b.contains("\r\n\r\nH4sI"));
+    }
 
     #[test]
     fn a_message_overlaps_a_window_only_when_they_share_time() {

@@ -3,7 +3,7 @@
 
 use crate::client::{Connection, Envelope, Target};
 use crate::corpus::{self, CorpusSpec, Message, SignKey};
-use crate::hog::{Hog, HogSpec};
+use crate::hog::{Hog, HogKind, HogSpec};
 use crate::stats::{Report, Samples, rss_mb};
 use clap::Args;
 use sge_milter::config::ByteSize;
@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// flight with a hog message and the others (the same-run baseline).
     #[arg(long, requires = "hog_size")]
     pub hog_every: Option<f64>,
+    /// What the hog messages hold: text, or a gzip attachment (opened at the end
+    /// of the message).
+    #[arg(long, value_enum, default_value_t = HogKind::Text)]
+    pub hog_kind: HogKind,
     /// Also hold this many idle connections open (connected and greeted).
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
@@ -173,6 +177,7 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
         Some(s) => {
             let spec = HogSpec {
                 size: size(s)?,
+                kind: args.hog_kind,
                 every: args.hog_every.map(Duration::from_secs_f64),
                 nodelay: args.nodelay,
             };
