@@ -33,6 +33,17 @@ pub struct Router {
     smime: Option<(u32, String)>,
     problems: Vec<String>,
     more_problems: usize,
+    /// Containers whose part has ended, opened by [`Router::finish`]: opening one
+    /// can take seconds (a large archive or PDF), so it waits for the end of the
+    /// message, which the milter runs off its async workers (`milter::offload`).
+    held: Vec<Held>,
+}
+
+/// A container part, whole, waiting for the end of the message.
+struct Held {
+    kind: Kind,
+    info: PartInfo,
+    data: Vec<u8>,
 }
 
 struct Part {
@@ -84,6 +95,25 @@ impl Router {
             smime: None,
             problems: Vec::new(),
             more_problems: 0,
+            held: Vec::new(),
+        }
+    }
+
+    /// Bytes of containers waiting for [`Router::finish`].
+    pub fn held_bytes(&self) -> usize {
+        self.held.iter().map(|h| h.data.len()).sum()
+    }
+
+    /// End of the message, after the walker's `finish`: opens the containers held
+    /// since their parts ended, in order, and delivers their text.
+    pub fn finish(&mut self, out: &mut dyn ContentSink) {
+        for h in std::mem::take(&mut self.held) {
+            let path = h
+                .info
+                .filename
+                .clone()
+                .unwrap_or_else(|| h.info.content_type.clone());
+            self.open(h.kind, &h.info, &sanitize(&path), &h.data, 0, out);
         }
     }
 
@@ -340,13 +370,7 @@ impl Router {
                     Uninspectable::BufferLimit(self.cfg.max_buffer.0),
                 );
             }
-            Route::Buffer { kind, data, .. } => {
-                let path = info
-                    .filename
-                    .clone()
-                    .unwrap_or_else(|| info.content_type.clone());
-                self.open(kind, &info, &sanitize(&path), &data, 0, out);
-            }
+            Route::Buffer { kind, data, .. } => self.held.push(Held { kind, info, data }),
             Route::Binary { size } => self.opaque(&info, None, size),
         }
     }

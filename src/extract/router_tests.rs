@@ -37,6 +37,7 @@ fn route(raw: &[u8], limits: MimeLimits) -> (Texts, Vec<String>) {
         walker.body(c, &mut r);
     }
     walker.finish(&mut r);
+    router.finish(&mut texts);
     (texts, router.problems())
 }
 

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod callbacks;
 pub mod frames;
 pub mod limits;
+mod offload;
 mod quickack;
 mod reload;
 pub mod session;
