@@ -62,9 +62,19 @@ class Conversation:
         actions = C.SMFI_V6_ACTS & ~C.SMFIF_SETSYMLIST
         ract, rprot = self.conn.optneg_mta(actions=actions, protocol=C.SMFI_V6_PROT)
         self.log.append({"stage": "optneg", "actions": ract, "protocol": rprot})
+        self.protocol = rprot
         return ract, rprot
 
-    def expect_continue(self, stage, cmd, **args):
+    def no_reply(self, flag):
+        """Whether the milter asked for no reply at this stage (SMFIP_NR_*): an MTA
+        then sends the next command without waiting, as Postfix does."""
+        return bool(getattr(self, "protocol", 0) & flag)
+
+    def expect_continue(self, stage, cmd, nr_flag=0, **args):
+        if self.no_reply(nr_flag):
+            self.conn._send(cmd, **args)
+            self.log.append({"stage": stage, "reply": "noreply"})
+            return None
         reply = self.conn.send_ar(cmd, **args)
         self.log.append({"stage": stage, "reply": REPLY_NAMES.get(reply[0], reply[0])})
         return reply
@@ -74,23 +84,26 @@ class Conversation:
                              **{"{daemon_name}": "mta", "{client_addr}": client_ip})
         self.expect_continue("connect", C.SMFIC_CONNECT, hostname="client.test",
                              family=C.SMFIA_INET, port=40000, address=client_ip)
-        self.expect_continue("helo", C.SMFIC_HELO, helo="client.test")
+        self.expect_continue("helo", C.SMFIC_HELO, C.SMFIP_NR_HELO, helo="client.test")
         self.conn.send_macro(C.SMFIC_MAIL, i="TESTQID1", **{"{daemon_name}": "mta"})
         self.expect_continue("mail", C.SMFIC_MAIL, args=["<alice@sender.example>"])
-        self.expect_continue("rcpt", C.SMFIC_RCPT, args=["<bob@recipient.example>"])
-        self.expect_continue("data", C.SMFIC_DATA)
+        self.expect_continue("rcpt", C.SMFIC_RCPT, C.SMFIP_NR_RCPT,
+                             args=["<bob@recipient.example>"])
+        self.expect_continue("data", C.SMFIC_DATA, C.SMFIP_NR_DATA)
 
     def header(self, name, value):
-        """Sends one header (bytes). Returns the reply name."""
+        """Sends one header (bytes). Returns the reply, or None when the milter
+        asked for no reply to headers."""
         self.sock.sendall(raw_packet(C.SMFIC_HEADER, name + b"\0" + value + b"\0"))
-        reply = self.conn.recv()
-        return reply
+        if self.no_reply(C.SMFIP_NR_HDR):
+            return None
+        return self.conn.recv()
 
     def message(self, headers, body, chunk=C.MILTER_CHUNK_SIZE):
         """Headers, EOH, body in chunks, EOM. Returns the outcome dict."""
         for name, value in headers:
             reply = self.header(name, value)
-            if reply[0] != C.SMFIR_CONTINUE:
+            if reply is not None and reply[0] != C.SMFIR_CONTINUE:
                 return self.outcome([reply], "header")
         reply = self.conn.send_ar(C.SMFIC_EOH)
         if reply[0] != C.SMFIR_CONTINUE:

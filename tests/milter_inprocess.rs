@@ -90,7 +90,7 @@ async fn open(server: &Server, client_ip: [u8; 4]) -> TestConnection {
         .await
         .unwrap();
     assert_eq!(status, Status::Continue);
-    assert_eq!(conn.helo("client.example").await.unwrap(), Status::Continue);
+    assert_eq!(conn.helo("client.example").await.unwrap(), Status::Noreply);
     conn
 }
 
@@ -102,11 +102,12 @@ async fn envelope(conn: &mut TestConnection, queue_id: &str) {
         conn.mail(["<alice@sender.example>"]).await.unwrap(),
         Status::Continue
     );
+    // RCPT and DATA are negotiated as no-reply stages (milter::no_reply).
     assert_eq!(
         conn.rcpt(["<bob@rcpt.example>"]).await.unwrap(),
-        Status::Continue
+        Status::Noreply
     );
-    assert_eq!(conn.data().await.unwrap(), Status::Continue);
+    assert_eq!(conn.data().await.unwrap(), Status::Noreply);
 }
 
 async fn message(

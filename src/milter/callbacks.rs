@@ -2,6 +2,7 @@
 //! the shared pipeline. No policy here.
 
 use super::Shared;
+use super::no_reply::{self, Replies, Stage};
 use super::session::Session;
 use crate::envelope::{Envelope, domain_of, strip_brackets};
 use crate::metrics::{error_kind, global as metrics};
@@ -47,23 +48,45 @@ async fn caught(step: impl Future<Output = Status>) -> Option<Status> {
 /// the sender's fault) becomes `[limits] internal_error_action` for the message in
 /// hand instead of ending the connection and the other messages on it.
 pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
+    let s0 = Arc::clone(&shared);
     let s1 = Arc::clone(&shared);
     let s2 = Arc::clone(&shared);
     Callbacks::new()
-        .on_negotiate(|cx, actions, opts| Box::pin(negotiate(cx, actions, opts)))
+        .on_negotiate(move |cx, actions, opts| {
+            let shared = Arc::clone(&s0);
+            Box::pin(negotiate(shared, cx, actions, opts))
+        })
         .on_connect(move |cx, host, info| {
             let shared = Arc::clone(&s1);
             Box::pin(async move { contained!(cx, connect(shared, cx, host, info)) })
         })
-        .on_helo(|cx, name| Box::pin(async move { contained!(cx, helo(cx, name)) }))
+        .on_helo(|cx, name| {
+            Box::pin(async move {
+                let status = contained!(cx, helo(cx, name));
+                no_reply_answer(cx, Stage::Helo, status)
+            })
+        })
         .on_mail(move |cx, args| {
             let shared = Arc::clone(&s2);
             Box::pin(async move { contained!(cx, mail(shared, cx, args)) })
         })
-        .on_rcpt(|cx, args| Box::pin(async move { contained!(cx, rcpt(cx, args)) }))
-        .on_data(|cx| Box::pin(async move { contained!(cx, data(cx)) }))
+        .on_rcpt(|cx, args| {
+            Box::pin(async move {
+                let status = contained!(cx, rcpt(cx, args));
+                no_reply_answer(cx, Stage::Rcpt, status)
+            })
+        })
+        .on_data(|cx| {
+            Box::pin(async move {
+                let status = contained!(cx, data(cx));
+                no_reply_answer(cx, Stage::Data, status)
+            })
+        })
         .on_header(|cx, name, value| {
-            Box::pin(async move { contained!(cx, header(cx, name, value)) })
+            Box::pin(async move {
+                let status = contained!(cx, header(cx, name, value));
+                no_reply_answer(cx, Stage::Header, status)
+            })
         })
         .on_eoh(|cx| Box::pin(async move { contained!(cx, eoh(cx)) }))
         .on_body(|cx, chunk| Box::pin(async move { contained!(cx, body(cx, chunk)) }))
@@ -72,7 +95,17 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         .on_close(|cx| Box::pin(async move { contained!(cx, close(cx)) }))
 }
 
+/// The status sent for `status` at a stage the MTA may not wait on (see
+/// [`no_reply`]): a verdict there is kept for the next stage that replies.
+fn no_reply_answer(cx: &mut Context<Session>, stage: Stage, status: Status) -> Status {
+    match cx.data.as_mut() {
+        Some(session) => session.replies.answer(stage, status),
+        None => status,
+    }
+}
+
 async fn negotiate(
+    shared: Arc<Shared>,
     cx: &mut NegotiateContext<Session>,
     actions: Actions,
     opts: ProtoOpts,
@@ -89,8 +122,13 @@ async fn negotiate(
         tracing::error!(offered = ?opts, "MTA does not offer the LEADING_SPACE milter option (use milter_protocol = 6); refusing the connection");
         return Status::Reject;
     }
+    let no_reply = no_reply::requested(opts);
     cx.requested_actions = REQUIRED_ACTIONS;
-    cx.requested_opts = ProtoOpts::LEADING_SPACE;
+    cx.requested_opts = ProtoOpts::LEADING_SPACE | no_reply;
+    // The session starts here, so the callbacks know which stages the MTA waits on.
+    let mut session = Session::new(shared.engine());
+    session.replies = Replies::new(no_reply);
+    cx.data = Some(session);
     if !actions.contains(Actions::REQUEST_MACROS) {
         // Postfix and Sendmail send the macros we read by default.
         return Status::Continue;
@@ -135,14 +173,13 @@ async fn connect(
     host: CString,
     info: SocketInfo,
 ) -> Status {
-    let mut session = Session::new(shared.engine());
+    let session = cx.data.get_or_insert_with(|| Session::new(shared.engine()));
     session.client.ip = match info {
         SocketInfo::Inet(addr) => Some(addr.ip()),
         _ => macro_str(&cx.macros, c"{client_addr}").and_then(|a| a.parse().ok()),
     };
     session.client.name = Some(lossy(&host)).filter(|h| !h.is_empty());
     session.client.daemon_name = macro_str(&cx.macros, c"{daemon_name}");
-    cx.data = Some(session);
     Status::Continue
 }
 
@@ -164,6 +201,9 @@ async fn mail(shared: Arc<Shared>, cx: &mut Context<Session>, args: Vec<CString>
     let Some(session) = cx.data.as_mut() else {
         return Status::Tempfail;
     };
+    if let Some(status) = session.replies.take_deferred() {
+        return status;
+    }
     if tls.is_some() {
         session.client.tls_version = tls;
     }
@@ -257,6 +297,10 @@ async fn eoh(cx: &mut Context<Session>) -> Status {
     let Some(session) = cx.data.as_mut() else {
         return Status::Continue;
     };
+    if let Some(status) = session.replies.take_deferred() {
+        session.mark_decided();
+        return status;
+    }
     let Some(scan) = session.scan() else {
         return Status::Continue;
     };
@@ -509,6 +553,7 @@ fn status_for(action: Action) -> Status {
 
 async fn abort(cx: &mut Context<Session>) -> Status {
     if let Some(s) = cx.data.as_mut() {
+        s.replies.clear();
         s.end_message();
     }
     Status::Continue

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod callbacks;
 pub mod frames;
 pub mod limits;
+pub mod no_reply;
 mod offload;
 mod quickack;
 mod reload;

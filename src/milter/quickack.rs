@@ -4,7 +4,12 @@
 //! milter command in two pieces (a body chunk larger than its write buffer), Nagle's
 //! algorithm holds the second piece until the first is acknowledged, and Linux delays
 //! that acknowledgement by up to 40 ms because we have nothing to send yet: one stall
-//! per message. `TCP_QUICKACK` is not sticky on Linux, so it is set again after each read.
+//! per message. Setting `TCP_QUICKACK` sends the pending acknowledgement and leaves
+//! Linux's delayed-ACK ("pingpong") mode; once out of it, reading data acknowledges
+//! it at once. Linux only goes back into that mode when we send data soon after
+//! receiving, so the option is set again on the first read after each write, not on
+//! every read: with the no-reply stages (`milter::no_reply`) most reads follow no
+//! write, and each `setsockopt` is a system call.
 
 use socket2::SockRef;
 use std::io;
@@ -15,14 +20,21 @@ use tokio::net::TcpStream;
 
 /// An accepted milter connection with `TCP_NODELAY` and quick ACKs.
 #[derive(Debug)]
-pub struct QuickAckStream(TcpStream);
+pub struct QuickAckStream {
+    stream: TcpStream,
+    /// Data was sent since `TCP_QUICKACK` was last set (true at first, to be safe).
+    wrote: bool,
+}
 
 impl QuickAckStream {
     pub fn new(stream: TcpStream) -> QuickAckStream {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
-        QuickAckStream(stream)
+        QuickAckStream {
+            stream,
+            wrote: true,
+        }
     }
 }
 
@@ -33,10 +45,11 @@ impl AsyncRead for QuickAckStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let result = Pin::new(&mut self.0).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let result = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if self.wrote && matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             // Best effort: a failure only costs latency, never correctness.
-            let _ = SockRef::from(&self.0).set_tcp_quickack(true);
+            let _ = SockRef::from(&self.stream).set_tcp_quickack(true);
+            self.wrote = false;
         }
         result
     }
@@ -48,14 +61,18 @@ impl AsyncWrite for QuickAckStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.wrote = true;
+        }
+        result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -1,6 +1,7 @@
 //! Per-connection and per-message state, filled from milter callbacks and macros.
 
 use super::budget::{ByteBudget, Charge};
+use super::no_reply::Replies;
 use crate::auth::SpfVerdict;
 use crate::envelope::{Envelope, strip_brackets};
 use crate::pipeline::{Engine, MessageScan};
@@ -58,6 +59,8 @@ pub struct Session {
     pub client: ClientInfo,
     pub engine: Arc<Engine>,
     pub message: Option<(MessageState, InFlight)>,
+    /// The stages the MTA does not wait on, and a verdict kept for the next reply.
+    pub replies: Replies,
     /// Counts this connection in `sgemilter_connections_active` while it lives.
     _connection: crate::metrics::ConnectionGuard,
 }
@@ -68,6 +71,7 @@ impl Session {
             client: ClientInfo::default(),
             engine,
             message: None,
+            replies: Replies::default(),
             _connection: crate::metrics::ConnectionGuard::open(),
         }
     }
