@@ -99,9 +99,14 @@ impl Router {
         }
     }
 
-    /// Bytes of containers waiting for [`Router::finish`].
+    /// Bytes of containers waiting for [`Router::finish`], the one still being
+    /// buffered included (its part may only end at the end of the message).
     pub fn held_bytes(&self) -> usize {
-        self.held.iter().map(|h| h.data.len()).sum()
+        let current = match self.part.as_ref().map(|p| &p.route) {
+            Some(Route::Buffer { data, .. }) => data.len(),
+            _ => 0,
+        };
+        current + self.held.iter().map(|h| h.data.len()).sum::<usize>()
     }
 
     /// End of the message, after the walker's `finish`: opens the containers held
