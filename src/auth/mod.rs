@@ -14,6 +14,7 @@ pub mod kept;
 pub mod keygen;
 pub mod report;
 pub mod sign;
+pub mod signing_key;
 pub mod spf_check;
 
 pub use kept::RawParts;

@@ -8,9 +8,10 @@
 //! pass.
 
 use super::report::SignedWith;
+use super::signing_key::{DkimSigningKey, RsaSigningKey};
 use crate::config::auth::DkimKeyConfig;
 use crate::domain::{DomainSet, normalize};
-use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done, Signature};
 use rustls_pki_types::PrivateKeyDer;
@@ -24,7 +25,7 @@ struct Key {
     domain: String,
     selector: String,
     algorithm: &'static str,
-    signer: DkimSigner<DkimKey, Done>,
+    signer: DkimSigner<DkimSigningKey, Done>,
 }
 
 /// Every configured signing key.
@@ -120,7 +121,7 @@ impl Signer {
     fn sign_with(
         &self,
         from_domain: &str,
-        sign: impl Fn(&DkimSigner<DkimKey, Done>) -> mail_auth::Result<Signature>,
+        sign: impl Fn(&DkimSigner<DkimSigningKey, Done>) -> mail_auth::Result<Signature>,
     ) -> Result<Vec<(String, SignedWith)>, KeyError> {
         let Some(domain) = self.domain_for(from_domain) else {
             return Ok(Vec::new());
@@ -150,7 +151,7 @@ impl Signer {
 }
 
 /// Reads a PEM private key: Ed25519 (PKCS#8) or RSA (PKCS#1/PKCS#8, >= 2048 bits).
-pub fn load_key(path: &Path) -> Result<(DkimKey, &'static str), KeyError> {
+pub fn load_key(path: &Path) -> Result<(DkimSigningKey, &'static str), KeyError> {
     let pem = std::fs::read(path)
         .map_err(|e| KeyError(format!("cannot read DKIM key {}: {e}", path.display())))?;
     let der = PrivateKeyDer::from_pem_slice(&pem)
@@ -162,7 +163,7 @@ pub fn load_key(path: &Path) -> Result<(DkimKey, &'static str), KeyError> {
         && let Ok(k) = Ed25519Key::from_pkcs8_der(p8.secret_pkcs8_der())
             .or_else(|_| Ed25519Key::from_pkcs8_maybe_unchecked_der(p8.secret_pkcs8_der()))
     {
-        return Ok((DkimKey::Ed25519(k), "ed25519-sha256"));
+        return Ok((DkimSigningKey::Ed25519(k), "ed25519-sha256"));
     }
     let bits = rsa_bits(&der).ok_or_else(|| {
         KeyError(format!(
@@ -176,9 +177,9 @@ pub fn load_key(path: &Path) -> Result<(DkimKey, &'static str), KeyError> {
             path.display()
         )));
     }
-    let key = RsaKey::<Sha256>::from_key_der(der)
+    let key = RsaSigningKey::from_der(der.secret_der())
         .map_err(|e| KeyError(format!("{}: {e}", path.display())))?;
-    Ok((DkimKey::Rsa(key), "rsa-sha256"))
+    Ok((DkimSigningKey::Rsa(key), "rsa-sha256"))
 }
 
 fn rsa_bits(der: &PrivateKeyDer<'_>) -> Option<usize> {
