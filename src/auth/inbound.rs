@@ -32,7 +32,7 @@ pub struct InboundResults {
 /// message could not be parsed.
 pub async fn verify(
     dns: &Dns,
-    msg: Option<AuthenticatedMessage<'_>>,
+    msg: Option<&AuthenticatedMessage<'_>>,
     spf: &SpfVerdict,
     authserv_id: &str,
 ) -> InboundResults {
@@ -41,8 +41,8 @@ pub async fn verify(
     };
     let resolver = dns.authenticator();
     let caches = dns.caches();
-    let dkim = resolver.verify_dkim(caches.params(&msg)).await;
-    let arc = resolver.verify_arc(caches.params(&msg)).await;
+    let dkim = resolver.verify_dkim(caches.params(msg)).await;
+    let arc = resolver.verify_arc(caches.params(msg)).await;
     let spf_output: SpfOutput = spf.to_output();
     let mail_from_domain = match spf.identity {
         SpfIdentity::MailFrom => spf.domain.as_str(),
@@ -54,7 +54,7 @@ pub async fn verify(
     }
     let dmarc = resolver
         .verify_dmarc(caches.params(DmarcParameters::new(
-            &msg,
+            msg,
             &dkim,
             mail_from_domain,
             &spf_output,

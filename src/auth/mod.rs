@@ -12,6 +12,7 @@ pub mod enforce;
 pub mod inbound;
 pub mod kept;
 pub mod keygen;
+mod relaxed;
 pub mod report;
 pub mod sign;
 pub mod signing_key;
@@ -25,7 +26,7 @@ use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
 use crate::envelope::{Direction, Envelope, domain_of};
 use crate::metrics::CacheReading;
 use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
-use body_hash::BodyHashes;
+use body_hash::{BodyHashes, ParsedHead};
 use cache::{CacheStats, DnsCacheStats};
 use dns::{Dns, DnsReuse};
 use enforce::AuthPolicy;
@@ -229,7 +230,7 @@ impl AuthEngine {
             forged_ar: Vec::new(),
             dkim_keys: Vec::new(),
             prefetch: Vec::new(),
-            body_hashes: None,
+            streamed: None,
             report: AuthReport::default(),
         }
     }
@@ -275,8 +276,9 @@ pub struct MessageAuth {
     /// `selector._domainkey.domain.` names from DKIM-Signature headers.
     dkim_keys: Vec<String>,
     prefetch: Vec<JoinHandle<()>>,
-    /// Inbound: the DKIM/ARC body hashes, computed as the body streams in.
-    body_hashes: Option<BodyHashes>,
+    /// Inbound: the header block parsed at end of headers, and the DKIM/ARC body
+    /// hashes its signatures ask for, computed as the body streams in.
+    streamed: Option<(ParsedHead, BodyHashes)>,
     report: AuthReport,
 }
 
@@ -335,20 +337,19 @@ impl MessageAuth {
         if !self.inbound {
             return !self.engine.signer.is_empty();
         }
-        match AuthenticatedMessage::parse(head) {
-            // The headers end where ours do: a parse of the whole message finds the
-            // same headers, signatures and body.
-            Some(msg) if msg.body_offset as usize == head.len() => {
-                self.body_hashes = Some(BodyHashes::for_message(&msg));
+        match ParsedHead::of(head) {
+            Some(parsed) => {
+                let hashes = BodyHashes::for_message(parsed.borrow_dependent());
+                self.streamed = Some((parsed, hashes));
                 false
             }
-            _ => true,
+            None => true,
         }
     }
 
     /// The next body chunk, as received.
     pub fn body(&mut self, chunk: &[u8]) {
-        if let Some(h) = &mut self.body_hashes {
+        if let Some((_, h)) = &mut self.streamed {
             h.write(chunk);
         }
     }
@@ -398,17 +399,20 @@ impl MessageAuth {
             });
             return out;
         };
-        // The body hashed as it streamed in, or (header block mail-auth could not
-        // parse alone) the whole message in one copy.
-        let whole;
-        let msg = match self.body_hashes.take() {
-            Some(hashes) => AuthenticatedMessage::parse(raw.head).map(|mut m| {
-                hashes.finish_into(&mut m);
-                m
-            }),
+        // The header block parsed at end of headers with the body hashed as it
+        // streamed in, or (header block mail-auth could not parse alone) the whole
+        // message parsed here, in one copy.
+        let (whole, mut parsed, whole_msg);
+        let msg = match self.streamed.take() {
+            Some((p, hashes)) => {
+                parsed = p;
+                parsed.with_dependent_mut(|_, m| hashes.finish_into(m));
+                Some(parsed.borrow_dependent())
+            }
             None => {
                 whole = raw.contiguous();
-                AuthenticatedMessage::parse(&whole)
+                whole_msg = AuthenticatedMessage::parse(&whole);
+                whole_msg.as_ref()
             }
         };
         let mut results = inbound::verify(&self.engine.dns, msg, &spf, &id).await;
