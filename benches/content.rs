@@ -58,6 +58,10 @@ fn walk(raw: &[u8], route: bool) -> usize {
         walker.body(c, out);
     }
     walker.finish(out);
+    if route {
+        // Containers are opened at the end of the message.
+        router.finish(&mut sink);
+    }
     router.problems().len()
 }
 

@@ -291,6 +291,8 @@ fn scan_binary(s: &Arc<DlpScanner>, data: &[u8]) -> (Vec<Finding>, Vec<String>) 
         routed.binary(&part, c);
     }
     routed.part_end(&part);
+    // Containers are opened at the end of the message.
+    router.finish(&mut *st);
     let mut out = Vec::new();
     st.finish(&env, &mut MessageFacts::default(), &mut out);
     (out, router.problems())

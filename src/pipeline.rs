@@ -436,6 +436,12 @@ impl MessageScan {
         self.walker.body(chunk, &mut routed);
     }
 
+    /// Bytes of attached containers (archives, PDF, Office) whose opening waits
+    /// for [`MessageScan::finish`].
+    pub fn held_content_bytes(&self) -> usize {
+        self.router.held_bytes()
+    }
+
     /// End of message: every scanner's remaining findings and authentication folded
     /// into one decision; outbound mail that is let through is then DKIM-signed.
     pub async fn finish(&mut self) -> Decision {
@@ -446,6 +452,7 @@ impl MessageScan {
             };
             self.walker.finish(&mut routed);
         }
+        self.router.finish(&mut self.fanout);
         self.uninspectable();
         let limits = &self.engine.loaded.config.limits;
         let direction = self.env.direction();

@@ -272,3 +272,90 @@ async fn shutdown_lets_message_in_flight_finish() {
     let _ = conn.close().await;
     shutdown.await.unwrap().unwrap();
 }
+
+/// A multipart body whose attachment is `text` gzipped and base64-encoded.
+fn gzip_attachment_body(text: &str) -> String {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    let mut body = String::from(
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n\
+         Content-Type: application/gzip; name=\"notes.txt.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+    );
+    for line in b64.as_bytes().chunks(76) {
+        body.push_str(std::str::from_utf8(line).unwrap());
+        body.push_str("\r\n");
+    }
+    body.push_str("--b--\r\n");
+    body
+}
+
+/// Sends a multipart message in 64 KiB chunks (as Postfix does); returns the
+/// end-of-message status.
+async fn multipart_message(conn: &mut TestConnection, body: &str) -> Status {
+    envelope(conn, "ABC124").await;
+    conn.header("From", "alice@sender.example").await.unwrap();
+    conn.header("MIME-Version", "1.0").await.unwrap();
+    conn.header("Content-Type", "multipart/mixed; boundary=\"b\"")
+        .await
+        .unwrap();
+    assert_eq!(conn.eoh().await.unwrap(), Status::Continue);
+    for c in body.as_bytes().chunks(65535) {
+        assert_eq!(conn.body(c.to_vec()).await.unwrap(), Status::Continue);
+    }
+    conn.eom().await.unwrap().1
+}
+
+/// Attached archives are opened at the end of the message, off the async workers
+/// (small and large messages alike); their text still decides the verdict, and
+/// the connection carries on with the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_archives_opened_at_end_of_message_still_decide() {
+    let server = Server::start().await;
+    let mut conn = open(&server, [203, 0, 113, 5]).await;
+    let small = gzip_attachment_body("minutes: a forbidden phrase here\r\n");
+    let status = multipart_message(&mut conn, &small).await;
+    assert_eq!(
+        reply_text(&status),
+        "550 5.7.1 [sge:kw.reject] message contains a blocked term"
+    );
+    conn.abort().await.unwrap();
+    // About 3 MB of text before the phrase: a large message, many chunks.
+    let filler = "quarterly budget review of the regional council 0123456789\r\n".repeat(50_000);
+    let large = gzip_attachment_body(&format!("{filler}a forbidden phrase at the end\r\n"));
+    let status = multipart_message(&mut conn, &format!("{large}\r\n{filler}")).await;
+    assert_eq!(
+        reply_text(&status),
+        "550 5.7.1 [sge:kw.reject] message contains a blocked term"
+    );
+    conn.abort().await.unwrap();
+    let clean = gzip_attachment_body(&filler);
+    assert_eq!(multipart_message(&mut conn, &clean).await, Status::Continue);
+    conn.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+/// A large message without attachments finishes off the async workers too: the
+/// verdict is the same as for a small one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_gets_the_same_verdict() {
+    let server = Server::start().await;
+    let mut conn = open(&server, [203, 0, 113, 5]).await;
+    let filler = "quarterly budget review of the regional council 0123456789\r\n".repeat(40_000);
+    let mut chunks: Vec<&str> = filler
+        .as_bytes()
+        .chunks(65535)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    chunks.push("and a forbidden phrase\r\n");
+    let (_, status) = message(&mut conn, &chunks).await;
+    assert_eq!(
+        reply_text(&status),
+        "550 5.7.1 [sge:kw.reject] message contains a blocked term"
+    );
+    conn.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}

@@ -36,6 +36,17 @@ pub struct Router {
     smime: Option<(u32, String)>,
     problems: Vec<String>,
     more_problems: usize,
+    /// Containers whose part has ended, opened by [`Router::finish`]: opening one
+    /// can take seconds (a large archive or PDF), so it waits for the end of the
+    /// message, which the milter runs off its async workers (`milter::offload`).
+    held: Vec<Held>,
+}
+
+/// A container part, whole, waiting for the end of the message.
+struct Held {
+    kind: Kind,
+    info: PartInfo,
+    data: Vec<u8>,
 }
 
 struct Part {
@@ -89,6 +100,30 @@ impl Router {
             smime: None,
             problems: Vec::new(),
             more_problems: 0,
+            held: Vec::new(),
+        }
+    }
+
+    /// Bytes of containers waiting for [`Router::finish`], the one still being
+    /// buffered included (its part may only end at the end of the message).
+    pub fn held_bytes(&self) -> usize {
+        let current = match self.part.as_ref().map(|p| &p.route) {
+            Some(Route::Buffer { data, .. }) => data.len(),
+            _ => 0,
+        };
+        current + self.held.iter().map(|h| h.data.len()).sum::<usize>()
+    }
+
+    /// End of the message, after the walker's `finish`: opens the containers held
+    /// since their parts ended, in order, and delivers their text.
+    pub fn finish(&mut self, out: &mut dyn ContentSink) {
+        for h in std::mem::take(&mut self.held) {
+            let path = h
+                .info
+                .filename
+                .clone()
+                .unwrap_or_else(|| h.info.content_type.clone());
+            self.open(h.kind, &h.info, &sanitize(&path), &h.data, 0, out);
         }
     }
 
@@ -356,13 +391,7 @@ impl Router {
                     Uninspectable::BufferLimit(self.cfg.max_buffer.0),
                 );
             }
-            Route::Buffer { kind, data, .. } => {
-                let path = info
-                    .filename
-                    .clone()
-                    .unwrap_or_else(|| info.content_type.clone());
-                self.open(kind, &info, &sanitize(&path), &data, 0, out);
-            }
+            Route::Buffer { kind, data, .. } => self.held.push(Held { kind, info, data }),
             Route::Binary { size } => self.opaque(&info, None, size),
         }
     }

@@ -6,7 +6,7 @@ use super::no_reply::{self, Replies, Stage};
 use super::session::Session;
 use crate::envelope::{Envelope, domain_of, strip_brackets};
 use crate::metrics::{error_kind, global as metrics};
-use crate::pipeline::{Engine, MessageScan};
+use crate::pipeline::Engine;
 use crate::policy::direction_hint::{self, Hint, HintLimiter};
 use crate::policy::{Action, Decision, Finding, FindingKind, HeaderEdit};
 use crate::report::report_decision;
@@ -448,7 +448,7 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
         scan.set_queue_id(id);
     }
     crate::fault::panic_point("eom", scan.envelope().mail_from.as_deref());
-    let (scan, decision) = finish(scan).await;
+    let (scan, decision) = super::offload::finish(scan).await;
     let env = scan.envelope().clone();
     let facts = scan.facts().clone();
     let auth = scan.auth_report().cloned();
@@ -484,40 +484,6 @@ async fn eom(cx: &mut EomContext<Session>) -> Status {
     report_decision(&env, &decision, &facts, auth.as_ref(), size, elapsed);
     set_reply(&mut cx.reply, &decision);
     status
-}
-
-/// Messages at least this large finish off the async workers: hashing a large
-/// body for DKIM (and extracting its attachments) takes milliseconds that would
-/// otherwise stall every other connection on that worker.
-const OFF_RUNTIME_BYTES: u64 = 1024 * 1024;
-
-/// Runs `finish` (the end-of-message checks). A large message runs on the blocking
-/// pool, at most one per CPU at a time; its DNS waits still run on the runtime's
-/// I/O driver. A panic there is resumed here, so `timed_eom` contains it like any
-/// other.
-async fn finish(mut scan: Box<MessageScan>) -> (Box<MessageScan>, Decision) {
-    if scan.raw().size() < OFF_RUNTIME_BYTES {
-        let decision = scan.finish().await;
-        return (scan, decision);
-    }
-    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let heavy = HEAVY.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cpus)
-    });
-    // The semaphore is never closed.
-    let _permit = heavy.acquire().await;
-    let rt = tokio::runtime::Handle::current();
-    let done = tokio::task::spawn_blocking(move || {
-        let decision = rt.block_on(scan.finish());
-        (scan, decision)
-    })
-    .await;
-    match done {
-        Ok(done) => done,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("end of message task cancelled: {e}"),
-    }
 }
 
 async fn apply_edits(

@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod frames;
 pub mod limits;
 pub mod no_reply;
+mod offload;
 mod quickack;
 mod reload;
 pub mod session;

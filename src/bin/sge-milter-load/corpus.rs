@@ -110,6 +110,13 @@ fn pick_size(rng: &mut Rng) -> usize {
     (lo * (hi / lo).powf(u)) as usize
 }
 
+/// About `bytes` of the corpus's word text, CRLF lines, from `seed`.
+pub fn words(seed: u64, bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes + 80);
+    text(&mut Rng(seed | 1), bytes, &mut out);
+    out
+}
+
 fn text(rng: &mut Rng, bytes: usize, out: &mut String) {
     let start = out.len();
     let mut line = 0;
@@ -127,7 +134,7 @@ fn text(rng: &mut Rng, bytes: usize, out: &mut String) {
     out.push_str("\r\n");
 }
 
-fn base64_lines(data: &[u8], out: &mut String) {
+pub fn base64_lines(data: &[u8], out: &mut String) {
     let b64 = STANDARD.encode(data);
     for line in b64.as_bytes().chunks(76) {
         out.push_str(std::str::from_utf8(line).unwrap_or(""));

@@ -10,6 +10,7 @@
 
 mod client;
 mod corpus;
+mod hog;
 mod noop;
 mod run;
 mod stats;

@@ -3,6 +3,7 @@
 
 use crate::client::{Connection, Envelope, Target};
 use crate::corpus::{self, CorpusSpec, Message, SignKey};
+use crate::hog::{Hog, HogKind, HogSpec};
 use crate::stats::{Report, Samples, rss_mb};
 use clap::Args;
 use sge_milter::config::ByteSize;
@@ -78,9 +79,19 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
     /// Also keep one connection busy with messages of this size (e.g. 20MiB); its
-    /// messages are not counted, so p99 shows what it does to everyone else.
+    /// messages are not counted, so p99 shows what it does to everyone else. Back to
+    /// back unless --hog-every.
     #[arg(long)]
     pub hog_size: Option<String>,
+    /// With --hog-size: one hog message every this many seconds (the first half a
+    /// period in) instead of back to back; the report splits p99 into messages in
+    /// flight with a hog message and the others (the same-run baseline).
+    #[arg(long, requires = "hog_size")]
+    pub hog_every: Option<f64>,
+    /// What the hog messages hold: text, or a gzip attachment (opened at the end
+    /// of the message).
+    #[arg(long, value_enum, default_value_t = HogKind::Text)]
+    pub hog_kind: HogKind,
     /// Also hold this many idle connections open (connected and greeted).
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
@@ -113,7 +124,8 @@ struct Plan {
     nodelay: bool,
     /// Shared by all connections with --hold-eom.
     hold: Option<Arc<Barrier>>,
-    stop: AtomicBool,
+    /// Shared with the hog, which stops with the run.
+    stop: Arc<AtomicBool>,
 }
 
 impl Plan {
@@ -162,19 +174,38 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
         .then(|| Arc::new(Barrier::new(args.concurrency.max(1))));
     let p = Arc::new(p);
     let hog = match &args.hog_size {
-        Some(s) => Some(spawn_hog(target.clone(), size(s)?, Arc::clone(&p))),
+        Some(s) => {
+            let spec = HogSpec {
+                size: size(s)?,
+                kind: args.hog_kind,
+                every: args.hog_every.map(Duration::from_secs_f64),
+                nodelay: args.nodelay,
+            };
+            Some(Hog::spawn(
+                target.clone(),
+                spec,
+                Arc::clone(&p.stop),
+                deadline,
+            ))
+        }
         None => None,
     };
     let started = Instant::now();
     let samples = drive(&p, args.concurrency).await;
     let wall = started.elapsed();
     p.stop.store(true, Ordering::Relaxed);
-    let hog_messages = match hog {
-        Some(h) => h.await.ok(),
+    let hog = match hog {
+        Some(h) => Some(h.join().await),
         None => None,
     };
-    let mut report = Report::new(&args.label, &args.target, args.concurrency, samples, wall);
-    report.hog_messages = hog_messages;
+    let mut report = Report::new(
+        &args.label,
+        &args.target,
+        args.concurrency,
+        samples,
+        wall,
+        hog,
+    );
     // Read while the idle connections are still held (`_idle` lives to the end).
     if let Some((peak, now)) = args.watch_pid.and_then(rss_mb) {
         report.peak_rss_mb = Some(peak);
@@ -207,7 +238,7 @@ fn plan(
         per_connection: per_connection.max(1),
         nodelay: false,
         hold: None,
-        stop: AtomicBool::new(false),
+        stop: Arc::new(AtomicBool::new(false)),
     }
 }
 
@@ -272,6 +303,7 @@ async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Resu
             rcpts: &m.rcpts,
         };
         let out = conn.message(&env, &m.headers, &m.body).await?;
+        s.starts.push(started);
         s.total.push(started.elapsed());
         s.eom.push(out.eom);
         s.bytes += m.size() as u64;
@@ -285,47 +317,6 @@ async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Resu
         };
     }
     conn.quit().await
-}
-
-/// One connection sending `size`-byte messages until the plan stops.
-fn spawn_hog(target: Target, size: usize, plan: Arc<Plan>) -> tokio::task::JoinHandle<u64> {
-    tokio::spawn(async move {
-        let body: Vec<u8> = b"hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog hog\r\n"
-            .iter()
-            .copied()
-            .cycle()
-            .take(size)
-            .collect();
-        let headers = vec![
-            ("From".to_string(), "hog@load.test".to_string()),
-            ("To".to_string(), "recipient@agency.govt.nz".to_string()),
-            (
-                "Subject".to_string(),
-                "large [SEC=UNCLASSIFIED]".to_string(),
-            ),
-        ];
-        let rcpts = vec!["recipient@agency.govt.nz".to_string()];
-        let mut sent = 0;
-        while !plan.stop.load(Ordering::Relaxed) {
-            let Ok(mut conn) = Connection::open(&target, plan.nodelay).await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let env = Envelope {
-                client_ip: "192.0.2.99",
-                helo: "mta.load.test",
-                mail_from: "hog@load.test",
-                rcpts: &rcpts,
-            };
-            if conn.greet(env.client_ip, env.helo).await.is_ok()
-                && conn.message(&env, &headers, &body).await.is_ok()
-            {
-                sent += 1;
-            }
-            let _ = conn.quit().await;
-        }
-        sent
-    })
 }
 
 /// Opens `n` connections and greets on each; they stay open while the guard lives.

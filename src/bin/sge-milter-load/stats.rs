@@ -1,14 +1,17 @@
 //! Counting and summarising one load run.
 
 use crate::client::Verdict;
+use crate::hog::{HogRun, Window, overlaps};
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Per-message samples, merged from every worker at the end.
 #[derive(Default)]
 pub struct Samples {
     /// MAIL FROM to the end-of-message reply.
     pub total: Vec<Duration>,
+    /// When each message of `total` started (same order).
+    pub starts: Vec<Instant>,
     /// The end-of-message command alone.
     pub eom: Vec<Duration>,
     pub bytes: u64,
@@ -45,6 +48,7 @@ impl Verdicts {
 impl Samples {
     pub fn merge(&mut self, other: Samples) {
         self.total.extend(other.total);
+        self.starts.extend(other.starts);
         self.eom.extend(other.eom);
         self.bytes += other.bytes;
         self.errors += other.errors;
@@ -81,6 +85,44 @@ pub struct Report {
     pub rss_mb: Option<f64>,
     /// Messages the --hog-size connection completed (not counted above).
     pub hog_messages: Option<u64>,
+    /// The slowest end of message among them.
+    pub hog_eom_max_ms: Option<f64>,
+    /// With a hog: the counted messages in flight while a hog message was, and
+    /// their p99 (MAIL FROM to end-of-message reply).
+    pub hog_window: Option<Split>,
+    /// With a hog: the counted messages that never overlapped a hog message (the
+    /// same-run baseline; none when the hog sends back to back).
+    pub outside_window: Option<Split>,
+}
+
+/// One part of the counted messages.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Split {
+    pub messages: u64,
+    pub p99_ms: f64,
+}
+
+impl Split {
+    fn of(mut durations: Vec<Duration>) -> Split {
+        durations.sort_unstable();
+        Split {
+            messages: durations.len() as u64,
+            p99_ms: percentile(&durations, 0.99),
+        }
+    }
+}
+
+/// Splits the messages' durations by whether they overlapped a hog window.
+fn split(s: &Samples, windows: &[Window]) -> (Split, Split) {
+    let (mut during, mut outside) = (Vec::new(), Vec::new());
+    for (&start, &took) in s.starts.iter().zip(&s.total) {
+        if overlaps(windows, start, took) {
+            during.push(took);
+        } else {
+            outside.push(took);
+        }
+    }
+    (Split::of(during), Split::of(outside))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -98,7 +140,12 @@ impl Report {
         concurrency: usize,
         mut s: Samples,
         wall: Duration,
+        hog: Option<HogRun>,
     ) -> Report {
+        let windows = hog
+            .as_ref()
+            .map(|h| split(&s, &h.windows))
+            .map_or((None, None), |(d, o)| (Some(d), Some(o)));
         s.total.sort_unstable();
         s.eom.sort_unstable();
         let secs = wall.as_secs_f64().max(1e-9);
@@ -120,7 +167,10 @@ impl Report {
             header_edits: s.edits,
             peak_rss_mb: None,
             rss_mb: None,
-            hog_messages: None,
+            hog_messages: hog.as_ref().map(|h| h.eom.len() as u64),
+            hog_eom_max_ms: hog.map(|h| h.eom.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1e3)),
+            hog_window: windows.0,
+            outside_window: windows.1,
         }
     }
 
@@ -142,8 +192,14 @@ impl Report {
             self.verdicts.tempfail,
             self.verdicts.quarantine,
         );
-        if let Some(n) = self.hog_messages {
-            l.push_str(&format!("  hog messages {n}"));
+        if let (Some(n), Some(eom)) = (self.hog_messages, self.hog_eom_max_ms) {
+            l.push_str(&format!("  hog messages {n} (slowest eom {eom:.2} ms)"));
+        }
+        if let (Some(d), Some(o)) = (self.hog_window, self.outside_window) {
+            l.push_str(&format!(
+                "  p99 while a hog message is in flight {:.2} ms ({} msgs), outside {:.2} ms ({} msgs)",
+                d.p99_ms, d.messages, o.p99_ms, o.messages
+            ));
         }
         if let (Some(peak), Some(now)) = (self.peak_rss_mb, self.rss_mb) {
             l.push_str(&format!("  peak RSS {peak:.1} MB, at the end {now:.1} MB"));
@@ -175,5 +231,28 @@ mod tests {
         assert_eq!(percentile(&v, 0.5), 50.0);
         assert_eq!(percentile(&v, 0.99), 99.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn messages_are_split_by_the_hog_windows() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = Samples::default();
+        for (start, took) in [(0, 5), (10, 50), (20, 5), (100, 7)] {
+            s.starts.push(t0 + ms(start));
+            s.total.push(ms(took));
+            s.verdicts.count(Verdict::Accept);
+        }
+        let hog = HogRun {
+            eom: vec![ms(3)],
+            windows: vec![(t0 + ms(18), t0 + ms(40))],
+        };
+        let r = Report::new("t", "x", 1, s, ms(200), Some(hog));
+        let (d, o) = (r.hog_window.unwrap(), r.outside_window.unwrap());
+        assert_eq!((d.messages, d.p99_ms), (2, 50.0));
+        assert_eq!((o.messages, o.p99_ms), (2, 7.0));
+        assert_eq!((r.hog_messages, r.hog_eom_max_ms), (Some(1), Some(3.0)));
+        let r = Report::new("t", "x", 1, Samples::default(), ms(1), None);
+        assert!(r.hog_window.is_none() && r.outside_window.is_none());
     }
 }
