@@ -4,34 +4,20 @@
 //! once they end, mail flows again. Also: a large message (finished on the blocking
 //! pool) gets the same verdict as a small one.
 
+mod common;
+
 use indymilter_test::{Status, TestConnection};
-use sge_milter::config;
-use sge_milter::milter::{self, ListenAddr, Shared};
-use sge_milter::pipeline::Engine;
+use sge_milter::milter::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 async fn start(dir: &tempfile::TempDir, budget: &str) -> (SocketAddr, Arc<Shared>) {
-    let cfg_path = dir.path().join("sge-milter.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "[limits]\nmax_in_flight_bytes = \"{budget}\"\n[auth]\nenabled = false\n\
-             [policy]\nmarking_enforcement = \"off\"\n"
-        ),
-    )
-    .unwrap();
-    let engine = Engine::compile(config::load(Some(&cfg_path)).unwrap()).unwrap();
-    let listener = milter::bind(&ListenAddr::Inet("127.0.0.1:0".into()), None)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shared = Shared::new(engine);
-    tokio::spawn(milter::serve(
-        listener,
-        Arc::clone(&shared),
-        std::future::pending(),
-    ));
+    let toml = format!(
+        "[limits]\nmax_in_flight_bytes = \"{budget}\"\n[auth]\nenabled = false\n\
+         [policy]\nmarking_enforcement = \"off\"\n"
+    );
+    let (addr, shared, _) =
+        common::inprocess::serve(dir.path(), &toml, std::future::pending()).await;
     (addr, shared)
 }
 

@@ -1,10 +1,10 @@
 //! The milter driven in-process over TCP by an MTA-side client (indymilter-test),
 //! asserting on replies and header actions.
 
+mod common;
+
 use indymilter_test::{Actions, MacroStage, ProtoOpts, Status, TestConnection, any};
-use sge_milter::config;
-use sge_milter::milter::{self, ListenAddr, Shared};
-use sge_milter::pipeline::Engine;
+use sge_milter::milter::Shared;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,23 +48,13 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("rules")).unwrap();
         std::fs::write(dir.path().join("rules/keywords.toml"), RULES).unwrap();
-        let cfg_path = dir.path().join("sge-milter.toml");
-        std::fs::write(
-            &cfg_path,
-            // Keyword rules alone: markings and authentication have their own tests.
-            "[milter]\nshutdown_grace = \"5s\"\n[direction]\ntrusted_networks = [\"10.0.0.0/8\"]\n[rules]\ndir = \"rules\"\n[auth]\nenabled = false\n[policy]\nmarking_enforcement = \"off\"\n",
-        )
-        .unwrap();
-        let engine = Engine::compile(config::load(Some(&cfg_path)).unwrap()).unwrap();
-        let listener = milter::bind(&ListenAddr::Inet("127.0.0.1:0".into()), None)
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Shared::new(engine);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(milter::serve(listener, Arc::clone(&shared), async move {
+        // Keyword rules alone: markings and authentication have their own tests.
+        let toml = "[milter]\nshutdown_grace = \"5s\"\n[direction]\ntrusted_networks = [\"10.0.0.0/8\"]\n[rules]\ndir = \"rules\"\n[auth]\nenabled = false\n[policy]\nmarking_enforcement = \"off\"\n";
+        let (addr, shared, task) = common::inprocess::serve(dir.path(), toml, async move {
             let _ = stopped.await;
-        }));
+        })
+        .await;
         Server {
             addr,
             stop: Some(stop),

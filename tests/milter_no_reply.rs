@@ -4,30 +4,16 @@
 //! budget overflowing on a header) reaches the MTA at end of headers, with its
 //! reply text. An MTA that does not offer them gets a reply to every command.
 
+mod common;
+
 use indymilter_test::{ProtoOpts, Status, TestConnection};
-use sge_milter::config;
-use sge_milter::milter::{self, ListenAddr, Shared};
-use sge_milter::pipeline::Engine;
 use std::net::SocketAddr;
 
 async fn start(dir: &tempfile::TempDir) -> SocketAddr {
-    let cfg_path = dir.path().join("sge-milter.toml");
-    std::fs::write(
-        &cfg_path,
-        "[limits]\nmax_in_flight_bytes = \"4K\"\n[auth]\nenabled = false\n",
-    )
-    .unwrap();
-    let engine = Engine::compile(config::load(Some(&cfg_path)).unwrap()).unwrap();
-    let listener = milter::bind(&ListenAddr::Inet("127.0.0.1:0".into()), None)
+    let toml = "[limits]\nmax_in_flight_bytes = \"4K\"\n[auth]\nenabled = false\n";
+    common::inprocess::serve(dir.path(), toml, std::future::pending())
         .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(milter::serve(
-        listener,
-        Shared::new(engine),
-        std::future::pending(),
-    ));
-    addr
+        .0
 }
 
 /// Connect and HELO; the status of HELO.

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod faults;
+pub mod inprocess;
 pub mod milter;
 pub mod postfix;
 pub mod sendmail;
