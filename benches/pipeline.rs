@@ -1,7 +1,11 @@
 //! Body throughput through the public pipeline (MIME walk, decoding, keyword scan with
 //! the default rules), fed as Postfix feeds a milter: headers, then 64 KiB body chunks.
 
-use base64::Engine as _;
+/// The load harness's corpus generator, shared so the benches read the same text.
+#[allow(dead_code)]
+#[path = "../src/bin/sge-milter-load/corpus.rs"]
+mod corpus;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sge_milter::envelope::{Direction, Envelope};
 use sge_milter::message::header::parse_header_block;
@@ -25,12 +29,8 @@ fn prose_lines(bytes: usize) -> String {
 }
 
 fn base64_lines(data: &[u8]) -> String {
-    let enc = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = String::with_capacity(enc.len() + enc.len() / 38);
-    for line in enc.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push_str("\r\n");
-    }
+    let mut out = String::new();
+    corpus::base64_lines(data, &mut out);
     out
 }
 
@@ -75,39 +75,7 @@ fn typical() -> Vec<u8> {
 
 /// Words of the load harness's corpus (`sge-milter-load`): text without digits.
 fn words(bytes: usize, seed: u32) -> String {
-    const WORDS: &[&str] = &[
-        "the",
-        "ministry",
-        "report",
-        "budget",
-        "review",
-        "agency",
-        "policy",
-        "meeting",
-        "draft",
-        "council",
-        "regional",
-        "health",
-        "transport",
-        "minutes",
-        "attached",
-    ];
-    let mut x = seed | 1;
-    let mut s = String::with_capacity(bytes + 80);
-    let mut line = 0;
-    while s.len() < bytes {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let w = WORDS[x as usize % WORDS.len()];
-        s.push_str(w);
-        line += w.len() + 1;
-        s.push_str(if line > 70 { "\r\n" } else { " " });
-        if line > 70 {
-            line = 0;
-        }
-    }
-    s
+    corpus::words(u64::from(seed), bytes)
 }
 
 /// Like the harness's multipart messages: a marked text part and a base64
