@@ -58,7 +58,13 @@ pub fn callbacks(shared: Arc<Shared>) -> Callbacks<Session> {
         })
         .on_connect(move |cx, host, info| {
             let shared = Arc::clone(&s1);
-            Box::pin(async move { contained!(cx, connect(shared, cx, host, info)) })
+            Box::pin(async move {
+                // The session exists from negotiation, but a panic here is still a
+                // failed connection, not a message: tempfailed whatever
+                // `internal_error_action` says (see `internal_error`).
+                let caught = caught(connect(shared, cx, host, info)).await;
+                caught.unwrap_or_else(|| internal_error(None, &mut cx.reply))
+            })
         })
         .on_helo(|cx, name| {
             Box::pin(async move {
