@@ -1,6 +1,7 @@
 //! The milter server: listening socket, connection handling, graceful shutdown and
 //! configuration reload.
 
+pub mod batch;
 pub mod budget;
 pub mod callbacks;
 pub mod frames;
@@ -14,6 +15,7 @@ pub mod socket;
 
 use crate::config::{self, ConfigErrors};
 use crate::pipeline::Engine;
+use batch::ActionBatch;
 use frames::FrameWatch;
 use indymilter::{EitherListener, EitherStream, Listener};
 use limits::{ConnectionSlots, LimitedListener};
@@ -190,7 +192,8 @@ fn unix_bind_error(path: &Path, e: io::Error) -> io::Error {
 
 /// The listening socket, with `TCP_NODELAY` and quick ACKs on every accepted TCP
 /// connection (small writes in either direction otherwise wait on a delayed ACK: see
-/// `quickack.rs`), packet lengths watched on every connection (`frames.rs`), and a
+/// `quickack.rs`), packet lengths watched on every connection (`frames.rs`), end of
+/// message modifications sent with the reply in one write (`batch.rs`), and a
 /// stop signal that closes the socket while connections in flight carry on.
 pub struct MilterListener {
     inner: Option<EitherListener<TcpListener, UnixListener>>,
@@ -213,7 +216,7 @@ impl MilterListener {
 }
 
 impl Listener for MilterListener {
-    type Io = FrameWatch<EitherStream<QuickAckStream, UnixStream>>;
+    type Io = FrameWatch<ActionBatch<EitherStream<QuickAckStream, UnixStream>>>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
         if let Some(stop) = &mut self.stop
@@ -232,7 +235,7 @@ impl Listener for MilterListener {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        Poll::Ready(Ok(FrameWatch::new(stream)))
+        Poll::Ready(Ok(FrameWatch::new(ActionBatch::new(stream))))
     }
 }
 
