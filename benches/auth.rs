@@ -292,6 +292,25 @@ fn bench_pipeline(c: &mut Criterion) {
         )
     });
     g.bench_function("outbound_sign", |b| b.iter(|| run(&outbound)));
+    // End of message alone: what the MTA waits for after the last body chunk.
+    let outbound_eom = |raw: &[u8], b: &mut criterion::Bencher<'_>| {
+        b.iter_batched(
+            || feed(&engine, &outbound, spf.clone(), raw),
+            |mut scan| rt.block_on(scan.finish()),
+            criterion::BatchSize::SmallInput,
+        )
+    };
+    g.bench_function("outbound_sign_eom", |b| outbound_eom(&raw, b));
+    g.finish();
+    // The same headers with a 1 MB text body.
+    let head_len = parse_header_block(&raw).body_offset;
+    let big = [&raw[..head_len], &text_body()].concat();
+    let mut scan = feed(&engine, &outbound, spf.clone(), &big);
+    let d = rt.block_on(scan.finish());
+    assert_eq!(scan.auth_report().map(|r| r.signed.len()), Some(1), "{d:?}");
+    let mut g = c.benchmark_group("outbound_1m");
+    g.sample_size(20);
+    g.bench_function("sign_eom", |b| outbound_eom(&big, b));
     g.finish();
 }
 

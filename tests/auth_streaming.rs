@@ -1,8 +1,8 @@
 //! Issue 11 "less copying", through the public pipeline against a real DNS server
 //! (knotd): inbound mail keeps only its header block, its DKIM body hashes computed
-//! as the body streams in, whatever the chunking; outbound mail keeps its body as
-//! the received chunks and signs them without joining them, and that signature
-//! verifies.
+//! as the body streams in, whatever the chunking; outbound mail keeps only its
+//! header block too, its signature's body hash computed as the body streams in, and
+//! that signature verifies.
 
 mod auth_fixture;
 
@@ -92,33 +92,52 @@ fn inbound_keeps_the_header_block_only_and_verifies_any_chunking() {
 }
 
 #[test]
-fn outbound_signs_the_kept_chunks_and_the_signature_verifies() {
+fn outbound_keeps_the_header_block_only_and_the_signature_verifies() {
+    let f = AuthFixture::start();
+    let signing = engine(&f.signing_config("sign.toml", "dkim.test", &[("rsa", &f.dkim_rsa)]));
+    let verify = engine(&f.config("verify.toml", ""));
+    let rt = runtime();
+    let raw = message("a@dkim.test", "outbound", BODY);
+    for chunk in [1, 5, raw.len()] {
+        let mut scan = feed(&signing, &rt, Direction::Outbound, &raw, chunk);
+        let kept = scan.raw().parts().expect("header block kept for signing");
+        assert!(kept.body.is_empty(), "chunk {chunk}: body kept");
+        let d = rt.block_on(scan.finish());
+        let sig = d
+            .header_edits
+            .iter()
+            .find_map(|e| match e {
+                HeaderEdit::Insert { name, value, .. } if name == "DKIM-Signature" => Some(value),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no signature: {d:?}"));
+        let mut signed = format!("DKIM-Signature: {sig}\r\n").into_bytes();
+        signed.extend_from_slice(&raw);
+        let mut scan = feed(&verify, &rt, Direction::Inbound, &signed, 3);
+        rt.block_on(scan.finish());
+        assert_eq!(dkim_results(&scan), ["pass"], "chunk {chunk}");
+    }
+}
+
+#[test]
+fn outbound_without_a_key_for_its_domain_keeps_no_body_and_is_not_signed() {
     let f = AuthFixture::start();
     let signing = engine(&f.signing_config("sign.toml", "dkim.test", &[("rsa", &f.dkim_rsa)]));
     let rt = runtime();
-    let raw = message("a@dkim.test", "outbound", BODY);
+    let raw = message("a@other.test", "unsigned", BODY);
     let mut scan = feed(&signing, &rt, Direction::Outbound, &raw, 5);
-    let kept = scan.raw().parts().expect("kept for signing");
-    let kept_bytes: usize = kept.body.iter().map(Bytes::len).sum();
-    assert_eq!(kept_bytes, BODY.len() + 2);
-    assert_eq!(
-        kept.body.len(),
-        kept_bytes.div_ceil(5),
-        "one shared chunk each"
+    assert!(
+        scan.raw()
+            .parts()
+            .expect("header block kept")
+            .body
+            .is_empty()
     );
     let d = rt.block_on(scan.finish());
-    let sig = d
-        .header_edits
-        .iter()
-        .find_map(|e| match e {
-            HeaderEdit::Insert { name, value, .. } if name == "DKIM-Signature" => Some(value),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no signature: {d:?}"));
-    let mut signed = format!("DKIM-Signature: {sig}\r\n").into_bytes();
-    signed.extend_from_slice(&raw);
-    let verify = engine(&f.config("verify.toml", ""));
-    let mut scan = feed(&verify, &rt, Direction::Inbound, &signed, 3);
-    rt.block_on(scan.finish());
-    assert_eq!(dkim_results(&scan), ["pass"]);
+    assert!(
+        !d.header_edits
+            .iter()
+            .any(|e| matches!(e, HeaderEdit::Insert { name, .. } if name == "DKIM-Signature")),
+        "{d:?}"
+    );
 }

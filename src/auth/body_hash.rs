@@ -136,8 +136,39 @@ impl BodyHashes {
     }
 }
 
+/// The relaxed/sha256 body hash an outbound signature carries (every configured key
+/// signs with `c=relaxed/relaxed` and a SHA-256 based algorithm), fed chunk by chunk
+/// as the body streams in, so end of message need not read the body again.
+pub struct SigningBodyHash {
+    canon: RelaxedBody<<Sha256 as HashImpl>::Context>,
+    /// Body bytes as received (what mail-auth puts in `l=` when asked to).
+    len: u64,
+}
+
+impl Default for SigningBodyHash {
+    fn default() -> Self {
+        SigningBodyHash {
+            canon: RelaxedBody::new(Sha256::hasher(), 0),
+            len: 0,
+        }
+    }
+}
+
+impl SigningBodyHash {
+    /// The next body bytes, as received.
+    pub fn write(&mut self, chunk: &[u8]) {
+        self.len += chunk.len() as u64;
+        self.canon.write(chunk);
+    }
+
+    /// The hash and the body length.
+    pub fn finish(self) -> (Vec<u8>, u64) {
+        (self.canon.finish().complete().as_ref().to_vec(), self.len)
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Whatever the chunking, the streamed hashes are the ones mail-auth computes
@@ -167,10 +198,10 @@ mod tests {
     }
 
     /// A small deterministic generator (xorshift), so failures reproduce.
-    struct Gen(u64);
+    pub(crate) struct Gen(pub(crate) u64);
 
     impl Gen {
-        fn below(&mut self, n: usize) -> usize {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
@@ -180,7 +211,7 @@ mod tests {
         /// A body of pieces the canonicalizations treat differently: text, single
         /// and repeated spaces and tabs, CRLF, bare CR and LF, other control bytes,
         /// UTF-8 and high bytes; long text stretches so 8-byte steps are taken.
-        fn body(&mut self) -> Vec<u8> {
+        pub(crate) fn body(&mut self) -> Vec<u8> {
             const PIECES: [&[u8]; 14] = [
                 b"a",
                 b"word",
@@ -205,7 +236,7 @@ mod tests {
         }
 
         /// `len` split at random points (empty chunks included).
-        fn cuts(&mut self, len: usize) -> Vec<usize> {
+        pub(crate) fn cuts(&mut self, len: usize) -> Vec<usize> {
             let mut cuts: Vec<usize> = (0..self.below(6)).map(|_| self.below(len + 1)).collect();
             cuts.sort_unstable();
             cuts

@@ -26,7 +26,7 @@ use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
 use crate::envelope::{Direction, Envelope, domain_of};
 use crate::metrics::CacheReading;
 use crate::policy::{Action, Finding, FindingKind, HeaderEdit};
-use body_hash::{BodyHashes, ParsedHead};
+use body_hash::{BodyHashes, ParsedHead, SigningBodyHash};
 use cache::{CacheStats, DnsCacheStats};
 use dns::{Dns, DnsReuse};
 use enforce::AuthPolicy;
@@ -231,6 +231,7 @@ impl AuthEngine {
             dkim_keys: Vec::new(),
             prefetch: Vec::new(),
             streamed: None,
+            to_sign: None,
             report: AuthReport::default(),
         }
     }
@@ -279,6 +280,9 @@ pub struct MessageAuth {
     /// Inbound: the header block parsed at end of headers, and the DKIM/ARC body
     /// hashes its signatures ask for, computed as the body streams in.
     streamed: Option<(ParsedHead, BodyHashes)>,
+    /// Outbound mail a key will sign: the header block parsed at end of headers, and
+    /// the body hash of the signatures, computed as the body streams in.
+    to_sign: Option<(ParsedHead, SigningBodyHash)>,
     report: AuthReport,
 }
 
@@ -323,19 +327,22 @@ impl MessageAuth {
     }
 
     /// Whether end of message reads the kept message (its header block at least):
-    /// inbound mail, and outbound mail when a signing key is configured.
+    /// inbound mail, and outbound mail when a signing key is configured. Whether the
+    /// body is kept too is decided at end of headers ([`MessageAuth::body_needed`]).
     pub fn uses_raw(&self) -> bool {
         self.inbound || !self.engine.signer.is_empty()
     }
 
     /// End of headers, with the header block as kept (CRLF-folded, blank line
-    /// included): whether end of message needs the body kept too. Inbound mail whose
-    /// header block mail-auth parses has its body hashed as it streams in
-    /// ([`MessageAuth::body`]) and keeps no body; otherwise (and for outbound mail,
-    /// which is signed at the end) the body is kept.
+    /// included): whether end of message needs the body kept too. Mail whose header
+    /// block mail-auth parses has its body hashed as it streams in
+    /// ([`MessageAuth::body`]) and keeps no body: inbound for the signatures it
+    /// carries, outbound for ours when a key covers its From domain. Otherwise the
+    /// body is kept (and inbound mail is parsed whole, outbound signed from the kept
+    /// chunks, at end of message).
     pub fn body_needed(&mut self, head: &[u8]) -> bool {
         if !self.inbound {
-            return !self.engine.signer.is_empty();
+            return self.start_signing(head);
         }
         match ParsedHead::of(head) {
             Some(parsed) => {
@@ -347,9 +354,35 @@ impl MessageAuth {
         }
     }
 
+    /// Outbound end of headers: starts the body hash when one of our keys will sign
+    /// (the From domain is known now); whether the body must be kept instead.
+    fn start_signing(&mut self, head: &[u8]) -> bool {
+        let signer = &self.engine.signer;
+        if signer.is_empty() {
+            return false;
+        }
+        let Some(parsed) = ParsedHead::of(head) else {
+            return true;
+        };
+        let signed = parsed
+            .borrow_dependent()
+            .from
+            .first()
+            .is_some_and(|from| signer.signs_for(domain_of(from)));
+        if signed {
+            self.to_sign = Some((parsed, SigningBodyHash::default()));
+        }
+        // Unsigned (no From, or no key for its domain): end of message finds that
+        // again from the header block alone.
+        false
+    }
+
     /// The next body chunk, as received.
     pub fn body(&mut self, chunk: &[u8]) {
         if let Some((_, h)) = &mut self.streamed {
+            h.write(chunk);
+        }
+        if let Some((_, h)) = &mut self.to_sign {
             h.write(chunk);
         }
     }
@@ -457,18 +490,31 @@ impl MessageAuth {
             ));
             return out;
         };
-        // The From header is all that is read here: the header block is enough.
-        let Some(msg) = AuthenticatedMessage::parse(raw.head) else {
-            out.findings.push(fail(
-                "message headers cannot be parsed for DKIM signing".into(),
-            ));
-            return out;
+        let signer = &self.engine.signer;
+        let signed = match self.to_sign.take() {
+            // Parsed at end of headers, body hashed as it streamed in.
+            Some((parsed, body)) => {
+                let msg = parsed.borrow_dependent();
+                let from = msg.from.first().map_or("", |f| domain_of(f));
+                signer.sign_streamed(&msg.headers, body, from)
+            }
+            // The header block could not be parsed alone at end of headers (or no key
+            // covers the From domain): the From header is all that is read here, and
+            // the kept chunks are signed, if a key covers it.
+            None => {
+                let Some(msg) = AuthenticatedMessage::parse(raw.head) else {
+                    out.findings.push(fail(
+                        "message headers cannot be parsed for DKIM signing".into(),
+                    ));
+                    return out;
+                };
+                let Some(from) = msg.from.first() else {
+                    return out;
+                };
+                signer.sign_chunks(raw.chunks(), domain_of(from))
+            }
         };
-        let Some(from) = msg.from.first() else {
-            return out;
-        };
-        let from_domain = domain_of(from).to_string();
-        match self.engine.signer.sign_chunks(raw.chunks(), &from_domain) {
+        match signed {
             Ok(sigs) => {
                 for (value, with) in sigs {
                     out.header_edits.push(HeaderEdit::Insert {
