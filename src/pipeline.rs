@@ -299,6 +299,13 @@ impl RawMessage {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// Bytes of body kept for end of message to read again (signing or verifying
+    /// from the kept chunks, DMARC report capture); 0 when the body was hashed as it
+    /// streamed in.
+    pub fn body_kept(&self) -> u64 {
+        self.body.iter().map(|c| c.len() as u64).sum()
+    }
 }
 
 /// One message in flight.

@@ -1,17 +1,19 @@
 //! Where a message's end-of-message checks run, so that heavy work never stalls
 //! the async workers that serve every other connection.
 //!
-//! Body chunks are scanned as they arrive, 64 KiB at a time, which costs every
-//! message about the same per byte. What can take long happens at the end:
-//! opening attached containers (archives, PDF, Office documents: the router holds
-//! them until then, see `extract::Router::finish`), and hashing a large message
-//! for DKIM. So:
+//! Body chunks are scanned and hashed as they arrive, 64 KiB at a time, which
+//! costs every message about the same per byte. What can take long happens at the
+//! end: opening attached containers (archives, PDF, Office documents: the router
+//! holds them until then, see `extract::Router::finish`), and reading a kept body
+//! again (DKIM for a message whose header block could only be parsed whole, DMARC
+//! report capture). So:
 //!
-//! - a small message without containers finishes on the runtime (no thread
-//!   hand-off for the common case);
-//! - a large one without containers finishes on the blocking pool at once: its
-//!   work is a few milliseconds, linear in its size, and it must never queue
-//!   behind a container being opened;
+//! - a message without containers and with less than [`OFF_RUNTIME_BYTES`] of kept
+//!   body finishes on the runtime (no thread hand-off: its end of message is a
+//!   signature or two and the verdict, whatever the message's size);
+//! - one with a large kept body finishes on the blocking pool at once: its work is
+//!   a few milliseconds, linear in that size, and it must never queue behind a
+//!   container being opened;
 //! - a message with containers to open takes one of a few permits first, so
 //!   extraction occupies at most half the CPUs and the runtime keeps the rest.
 
@@ -20,7 +22,8 @@ use crate::policy::Decision;
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
-/// Messages at least this large finish off the async workers.
+/// Messages keeping at least this much body for end of message finish off the
+/// async workers.
 pub const OFF_RUNTIME_BYTES: u64 = 1024 * 1024;
 
 /// Where one message's end of message runs.
@@ -32,12 +35,12 @@ pub enum Placement {
     Extraction,
 }
 
-/// Chooses where a message of `size` bytes, holding `held` bytes of containers
-/// to open, finishes.
-pub fn placement(size: u64, held: usize) -> Placement {
+/// Chooses where a message keeping `body_kept` bytes of body to read again, and
+/// holding `held` bytes of containers to open, finishes.
+pub fn placement(body_kept: u64, held: usize) -> Placement {
     if held > 0 {
         Placement::Extraction
-    } else if size >= OFF_RUNTIME_BYTES {
+    } else if body_kept >= OFF_RUNTIME_BYTES {
         Placement::Blocking
     } else {
         Placement::Runtime
@@ -57,7 +60,7 @@ fn extraction_permits() -> &'static Semaphore {
 /// waits still run on the runtime's I/O driver, and a panic is resumed here so
 /// the caller contains it like any other.
 pub async fn finish(mut scan: Box<MessageScan>) -> (Box<MessageScan>, Decision) {
-    let _permit = match placement(scan.raw().size(), scan.held_content_bytes()) {
+    let _permit = match placement(scan.raw().body_kept(), scan.held_content_bytes()) {
         Placement::Runtime => {
             let decision = scan.finish().await;
             return (scan, decision);
