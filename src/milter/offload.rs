@@ -5,8 +5,8 @@
 //! costs every message about the same per byte. What can take long happens at the
 //! end: opening attached containers (archives, PDF, Office documents: the router
 //! holds them until then, see `extract::Router::finish`), and reading a kept body
-//! again (DKIM for a message whose header block could only be parsed whole, DMARC
-//! report capture). So:
+//! again (DKIM for a message whose header block mail-auth could not parse on its
+//! own, DMARC report capture). So:
 //!
 //! - a message without containers and with less than [`OFF_RUNTIME_BYTES`] of kept
 //!   body finishes on the runtime (no thread hand-off: its end of message is a
