@@ -140,7 +140,7 @@ impl BodyHashes {
 /// signs with `c=relaxed/relaxed` and a SHA-256 based algorithm), fed chunk by chunk
 /// as the body streams in, so end of message need not read the body again.
 pub struct SigningBodyHash {
-    canon: RelaxedBody<<Sha256 as HashImpl>::Context>,
+    running: Running,
     /// Body bytes as received (what mail-auth puts in `l=` when asked to).
     len: u64,
 }
@@ -148,7 +148,7 @@ pub struct SigningBodyHash {
 impl Default for SigningBodyHash {
     fn default() -> Self {
         SigningBodyHash {
-            canon: RelaxedBody::new(Sha256::hasher(), 0),
+            running: Running::new((Canonicalization::Relaxed, HashAlgorithm::Sha256, 0)),
             len: 0,
         }
     }
@@ -158,12 +158,12 @@ impl SigningBodyHash {
     /// The next body bytes, as received.
     pub fn write(&mut self, chunk: &[u8]) {
         self.len += chunk.len() as u64;
-        self.canon.write(chunk);
+        self.running.write(chunk);
     }
 
     /// The hash and the body length.
     pub fn finish(self) -> (Vec<u8>, u64) {
-        (self.canon.finish().complete().as_ref().to_vec(), self.len)
+        (self.running.finish(), self.len)
     }
 }
 

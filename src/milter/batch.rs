@@ -169,7 +169,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ActionBatch<S> {
             let mut probe = this.framing;
             if probe.advance(buf) == buf.len() {
                 let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-                this.framing.advance(&buf[..n]);
+                if n == buf.len() {
+                    this.framing = probe;
+                } else {
+                    this.framing.advance(&buf[..n]);
+                }
                 return Poll::Ready(Ok(n));
             }
         }
