@@ -1,6 +1,7 @@
-# Shared by integration/compare.sh, compare-postfix.sh, memory.sh and soak-harness.sh (sourced, not
-# run): a work directory cleaned up on exit, port helpers, and a loopback knotd
-# serving load.test (SPF, a DKIM key, DMARC) for the load corpus.
+# Shared by integration/compare.sh, compare-builds.sh, compare-cpu.sh,
+# compare-postfix.sh, memory.sh and soak-harness.sh (sourced, not run): a work
+# directory cleaned up on exit, port helpers, and a loopback knotd serving load.test
+# (SPF, a DKIM key, DMARC) for the load corpus.
 #
 # The caller sets BIN (directory of sge-milter and sge-milter-load) and may set
 # SGE_COMPARE_KEEP=1 to keep the work directory.
