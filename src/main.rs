@@ -263,7 +263,14 @@ fn run(
                 .unwrap_or_default()
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
-        milter::serve(listener, shared, shutdown).await?;
+        // The accept loop runs on a runtime worker, not on this thread (block_on's):
+        // a connection (Postfix opens one per SMTP session) is then accepted, and its
+        // session started, on a worker that is awake anyway. Accepting here woke
+        // this thread for every connection: 0.37 of sge-milter's 3.3 context
+        // switches per message at 16 connections (README, Performance).
+        tokio::spawn(milter::serve(listener, shared, shutdown))
+            .await
+            .context("the milter server task failed")??;
         if let Some(service) = &dmarc_reports {
             service.flush().await;
         }
