@@ -265,11 +265,9 @@ fn run(
                 .unwrap_or_default()
         });
         tracing::info!(listen = %listen, config = %origin, version = env!("CARGO_PKG_VERSION"), "sge-milter started");
-        // The accept loop runs on a runtime worker, not on this thread (block_on's):
-        // a connection (Postfix opens one per SMTP session) is then accepted, and its
-        // session started, on a worker that is awake anyway. Accepting here woke
-        // this thread for every connection: 0.37 of sge-milter's 3.3 context
-        // switches per message at 16 connections (README, Performance).
+        // Milter connections are accepted and served on their own threads
+        // (`milter/shards.rs`); this runtime keeps the rest (signals, reload,
+        // metrics, connectors). Spawned so that a panic becomes an error here.
         tokio::spawn(milter::serve(listener, shared, shutdown))
             .await
             .context("the milter server task failed")??;
