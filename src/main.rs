@@ -13,11 +13,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-// mimalloc instead of glibc malloc. A message's buffers are allocated on one tokio
-// worker and often freed on another (work stealing moves connections between
-// workers); glibc then takes the owning arena's lock, and under load its waiters
-// sleep on a futex: about a tenth of sge-milter's context switches at 16
-// connections were those waits. mimalloc frees across threads without a lock.
+// mimalloc instead of glibc malloc. Measured when connections still moved between
+// tokio workers (before milter/shards.rs): a message's buffers, allocated on one
+// thread and freed on another, made glibc take the owning arena's lock, and under
+// load its waiters slept on a futex: about a tenth of sge-milter's context switches
+// at 16 connections. Buffers still cross threads (ends of message on the blocking
+// pool, the DNS cache); mimalloc frees across threads without a lock.
 // Built without transparent huge pages (Cargo.toml: no_thp), its resident memory is
 // no higher than glibc's (README, Performance: the memory table).
 #[global_allocator]

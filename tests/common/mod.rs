@@ -20,9 +20,11 @@ pub use postfix::{Postfix, PostfixOptions, SendmailOutcome};
 pub use sink::{Delivered, Sink};
 pub use smtp::SmtpOutcome;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Path of the `sge-milter` binary cargo built for these tests.
@@ -59,13 +61,26 @@ pub fn scan_json(args: &[&str], eml: &[u8]) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("scan --json output {line:?}: {e}"))
 }
 
-/// A loopback TCP port that was free a moment ago. Callers that hand it to another
-/// process retry with a new one if the bind loses a race.
+/// A loopback TCP port that was free a moment ago, never the same one twice in this
+/// process. Callers that hand it to another process retry with a new one if the bind
+/// loses a race. Two tests must never be handed the same port: Postfix binds with
+/// `SO_REUSEPORT`, so two instances on one port both start, and the kernel splits
+/// each test's SMTP connections between them.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        if HANDED_OUT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(port)
+        {
+            return port;
+        }
+    }
 }
 
 /// Polls `check` until it returns `Some`, or `None` once `timeout` has passed.
