@@ -38,7 +38,7 @@ pub struct Router {
     more_problems: usize,
     /// Containers whose part has ended, opened by [`Router::finish`]: opening one
     /// can take seconds (a large archive or PDF), so it waits for the end of the
-    /// message, which the milter runs off its shards (`milter::offload`).
+    /// message, which the milter runs off its async workers (`milter::offload`).
     held: Vec<Held>,
 }
 

@@ -89,7 +89,7 @@ fn a_zip_labelled_text_is_opened() {
     );
 }
 
-/// Containers wait for `Router::finish` (the milter runs it off its shards):
+/// Containers wait for `Router::finish` (the milter runs it off its async workers):
 /// during the body only the text parts are delivered, and `held_bytes` counts the
 /// container, also while its part is still open.
 #[test]

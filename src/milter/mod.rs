@@ -11,7 +11,6 @@ mod offload;
 mod quickack;
 mod reload;
 pub mod session;
-mod shards;
 pub mod socket;
 
 use crate::config::{self, ConfigErrors};
@@ -214,39 +213,6 @@ impl MilterListener {
         self.stop = Some(Box::pin(stop));
         self
     }
-
-    /// The socket, off this runtime, for [`ListeningSocket::listener`] to open on
-    /// others.
-    fn into_socket(self) -> io::Result<ListeningSocket> {
-        match self.inner {
-            Some(EitherListener::Tcp(l)) => l.into_std().map(ListeningSocket::Tcp),
-            Some(EitherListener::Unix(l)) => l.into_std().map(ListeningSocket::Unix),
-            None => Err(io::Error::other("the milter listener is already closed")),
-        }
-    }
-}
-
-/// The listening socket, registered with no runtime.
-enum ListeningSocket {
-    Tcp(std::net::TcpListener),
-    Unix(std::os::unix::net::UnixListener),
-}
-
-impl ListeningSocket {
-    /// A listener on the same socket (a duplicated descriptor), registered with the
-    /// current runtime. The socket closes when the last such listener is dropped.
-    fn listener(&self) -> io::Result<MilterListener> {
-        let inner = match self {
-            ListeningSocket::Tcp(l) => EitherListener::Tcp(TcpListener::from_std(l.try_clone()?)?),
-            ListeningSocket::Unix(l) => {
-                EitherListener::Unix(UnixListener::from_std(l.try_clone()?)?)
-            }
-        };
-        Ok(MilterListener {
-            inner: Some(inner),
-            stop: None,
-        })
-    }
 }
 
 impl Listener for MilterListener {
@@ -275,7 +241,6 @@ impl Listener for MilterListener {
 
 /// Serves the milter protocol until `shutdown` completes, then stops accepting and
 /// waits (up to the configured grace) for messages in flight before returning.
-/// Connections are served on [`shards`], one single-threaded runtime per CPU.
 /// `max_connections`, `connection_timeout` and `shutdown_grace` are read from the
 /// running configuration when they are needed, so a reload changes them.
 pub async fn serve(
@@ -283,60 +248,51 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    crate::metrics::global()
-        .connections_max
-        .set(i64::try_from(shared.slots.limit()).unwrap_or(i64::MAX));
-    let socket = listener.into_socket()?;
-    let mut shards = shards::Shards::start(shards::count(), &socket, &shared)?;
-    // The shards hold the socket now.
-    drop(socket);
-    let failed = tokio::select! {
-        failed = shards.failed() => Some(failed),
-        () = shutdown => None,
-    };
-    shards.stop_accepting();
-    let in_flight = &shared.in_flight;
-    let grace = shared
-        .engine()
-        .loaded
-        .config
-        .milter
-        .shutdown_grace
-        .duration();
-    tracing::info!(
-        in_flight = in_flight.load(Ordering::SeqCst),
-        grace_s = grace.as_secs_f64(),
-        "shutting down: no new connections; waiting for messages in flight"
-    );
-    wait_for_drain(in_flight, grace).await;
-    let stopped = shards.stop().await;
-    failed.map_or(stopped, Err)
-}
-
-/// Serves `listener` on the current runtime until `stop_accepting` completes, then
-/// ends the sessions once `stop` completes.
-async fn serve_on(
-    listener: MilterListener,
-    shared: Arc<Shared>,
-    stop_accepting: impl Future<Output = ()> + Send + 'static,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
     // The listener enforces both (limits.rs); indymilter's own stay out of reach.
     let config = indymilter::Config {
         max_connections: tokio::sync::Semaphore::MAX_PERMITS,
         actions: callbacks::REQUIRED_ACTIONS,
         connection_timeout: Duration::from_secs(365 * 24 * 3600),
     };
+    crate::metrics::global()
+        .connections_max
+        .set(i64::try_from(shared.slots.limit()).unwrap_or(i64::MAX));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = listener.stop_on(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|&stop| stop).await;
+    });
     let timeout_shared = Arc::clone(&shared);
     let listener = LimitedListener::new(
-        listener.stop_on(stop_accepting),
+        listener,
         Arc::clone(&shared.slots),
         Box::new(move || {
             let engine = timeout_shared.engine();
             engine.loaded.config.milter.connection_timeout.duration()
         }),
     );
-    indymilter::run(listener, callbacks::callbacks(shared), config, stop).await
+    let drain_shared = Arc::clone(&shared);
+    let drained = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let in_flight = &drain_shared.in_flight;
+        let grace = drain_shared
+            .engine()
+            .loaded
+            .config
+            .milter
+            .shutdown_grace
+            .duration();
+        let n = in_flight.load(Ordering::SeqCst);
+        tracing::info!(
+            in_flight = n,
+            grace_s = grace.as_secs_f64(),
+            "shutting down: no new connections; waiting for messages in flight"
+        );
+        wait_for_drain(in_flight, grace).await;
+    };
+    indymilter::run(listener, callbacks::callbacks(shared), config, drained).await
 }
 
 async fn wait_for_drain(in_flight: &AtomicUsize, grace: Duration) {

@@ -1,5 +1,5 @@
 //! Where a message's end-of-message checks run, so that heavy work never stalls
-//! the shard (`shards.rs`) that serves every other connection of that shard.
+//! the async workers that serve every other connection.
 //!
 //! Body chunks are scanned and hashed as they arrive, 64 KiB at a time, which
 //! costs every message about the same per byte. What can take long happens at the
@@ -22,8 +22,8 @@ use crate::policy::Decision;
 use std::sync::OnceLock;
 use tokio::sync::Semaphore;
 
-/// Messages keeping at least this much body for end of message finish off their
-/// shard.
+/// Messages keeping at least this much body for end of message finish off the
+/// async workers.
 pub const OFF_RUNTIME_BYTES: u64 = 1024 * 1024;
 
 /// Where one message's end of message runs.
