@@ -177,10 +177,7 @@ impl Redis {
     pub fn start() -> Redis {
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap();
+            let port = crate::common::free_port();
             let mut child = Command::new("redis-server")
                 .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--save", "", "--appendonly", "no", "--dir"])
