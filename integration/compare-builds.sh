@@ -34,7 +34,6 @@ wait_port 127.0.0.1 "$P_A"; wait_port 127.0.0.1 "$P_B"; wait_port 127.0.0.1 "$P_
 LOAD=("$A/sge-milter-load" run --concurrency 16 --sign-key "$WORK/key.pem"
       --sign-selector load --domain load.test --warmup 200 "$@")
 TICKS=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "load: $(load_average), $(nproc) CPUs; $ROUNDS rounds of ${DURATION}s; A=$A B=$B"
 for port in "$P_NOOP" "$P_A" "$P_B"; do

@@ -32,7 +32,6 @@ wait_port 127.0.0.1 "$P_SGE"; wait_port 127.0.0.1 "$P_NOOP"
 LOAD=("$BIN/sge-milter-load" run --concurrency "$CONC" --sign-key "$WORK/key.pem"
       --sign-selector load --domain load.test --warmup 200)
 TICKS=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "load: $(load_average), $(nproc) CPUs; ${DURATION}s at c${CONC}; binaries: $BIN"
 for run in "noop $P_NOOP $NOOP_PID" "sge-milter $P_SGE $SGE_PID"; do
