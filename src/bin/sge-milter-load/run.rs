@@ -72,6 +72,13 @@ pub struct RunArgs {
     /// Run this long instead of a message count (e.g. 10s).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Open loop: start messages at this many per second, evenly spaced, instead of
+    /// each connection sending its next message as soon as the last is answered.
+    /// At most --concurrency are in flight; a message that finds them all busy
+    /// waits, and its latency counts from when it was due (the report says how
+    /// many were late).
+    #[arg(long, value_parser = positive_rate)]
+    pub rate: Option<f64>,
     /// Messages per milter connection.
     #[arg(long, default_value_t = 1)]
     pub per_connection: u32,
@@ -126,11 +133,35 @@ struct Plan {
     hold: Option<Arc<Barrier>>,
     /// Shared with the hog, which stops with the run.
     stop: Arc<AtomicBool>,
+    /// With --rate: when message `i` is due.
+    pace: Option<Pace>,
+}
+
+/// The open-loop schedule: message `i` is due at `epoch + i / per_second`.
+#[derive(Clone, Copy)]
+struct Pace {
+    per_second: f64,
+    epoch: Instant,
+}
+
+/// One message to send, and when it is due (open loop only).
+struct Slot<'a> {
+    message: &'a Message,
+    due: Option<Instant>,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of messages per second"
+        )),
+    }
 }
 
 impl Plan {
     /// The next message to send, or `None` when the run is over.
-    fn take(&self) -> Option<&Message> {
+    fn take(&self) -> Option<Slot<'_>> {
         if self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
@@ -138,7 +169,41 @@ impl Plan {
         if self.deadline.is_none() && i >= self.limit {
             return None;
         }
-        Some(&self.corpus[i as usize % self.corpus.len()])
+        let due = self
+            .pace
+            .map(|p| p.epoch + Duration::from_secs_f64(i as f64 / p.per_second));
+        if let (Some(due), Some(deadline)) = (due, self.deadline)
+            && due >= deadline
+        {
+            return None;
+        }
+        Some(Slot {
+            message: &self.corpus[i as usize % self.corpus.len()],
+            due,
+        })
+    }
+}
+
+/// How far past its due time a message may be taken and still count as on time:
+/// tokio's timer resolution (and the first message is due the instant the run
+/// starts).
+const ON_TIME_SLACK: Duration = Duration::from_millis(1);
+
+/// Waits until `due` (open loop). Returns `due` when it had already passed (every
+/// connection was busy then): that message's latency starts when it was due, not
+/// when a connection came free. A message sent on time starts at MAIL FROM, as in
+/// a closed-loop run (the timer's own lateness is not the milter's).
+async fn wait_until_due(due: Option<Instant>, s: &mut Samples) -> Option<Instant> {
+    let due = due?;
+    let now = Instant::now();
+    if due > now {
+        tokio::time::sleep_until(due.into()).await;
+        None
+    } else if now - due <= ON_TIME_SLACK {
+        None
+    } else {
+        s.late += 1;
+        Some(due)
     }
 }
 
@@ -169,6 +234,10 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
         args.per_connection,
     );
     p.nodelay = args.nodelay;
+    p.pace = args.rate.map(|per_second| Pace {
+        per_second,
+        epoch: Instant::now(),
+    });
     p.hold = args
         .hold_eom
         .then(|| Arc::new(Barrier::new(args.concurrency.max(1))));
@@ -206,6 +275,7 @@ pub async fn main(args: RunArgs) -> Result<(), String> {
         wall,
         hog,
     );
+    report.offered_per_s = args.rate;
     // Read while the idle connections are still held (`_idle` lives to the end).
     if let Some((peak, now)) = args.watch_pid.and_then(rss_mb) {
         report.peak_rss_mb = Some(peak);
@@ -239,6 +309,7 @@ fn plan(
         nodelay: false,
         hold: None,
         stop: Arc::new(AtomicBool::new(false)),
+        pace: None,
     }
 }
 
@@ -271,7 +342,8 @@ async fn drive(plan: &Arc<Plan>, concurrency: usize) -> Samples {
 async fn worker(plan: Arc<Plan>) -> Samples {
     let mut s = Samples::default();
     while let Some(first) = plan.take() {
-        if let Err(e) = session(&plan, first, &mut s).await {
+        let late_since = wait_until_due(first.due, &mut s).await;
+        if let Err(e) = session(&plan, first.message, late_since, &mut s).await {
             s.errors += 1;
             if s.errors <= 3 {
                 eprintln!("connection error: {e}");
@@ -282,20 +354,26 @@ async fn worker(plan: Arc<Plan>) -> Samples {
 }
 
 /// One connection carrying up to `per_connection` messages (all from the first
-/// one's client: the connection carries the client address).
-async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Result<()> {
+/// one's client: the connection carries the client address). `first_late_since`:
+/// when the first message was due, if it is late (see [`wait_until_due`]).
+async fn session(
+    plan: &Plan,
+    first: &Message,
+    first_late_since: Option<Instant>,
+    s: &mut Samples,
+) -> std::io::Result<()> {
     let mut conn = Connection::open(&plan.target, plan.nodelay).await?;
     conn.greet(&first.client_ip, "mta.load.test").await?;
     if let Some(b) = &plan.hold {
         conn.hold_before_eom(Arc::clone(b));
     }
-    let mut msg = Some(first);
+    let mut next = Some((first, first_late_since));
     let mut sent = 0;
-    while let Some(m) = msg {
+    while let Some((m, late_since)) = next {
         if sent > 0 {
             conn.abort().await?;
         }
-        let started = Instant::now();
+        let started = late_since.unwrap_or_else(Instant::now);
         let env = Envelope {
             client_ip: &m.client_ip,
             helo: "mta.load.test",
@@ -310,10 +388,9 @@ async fn session(plan: &Plan, first: &Message, s: &mut Samples) -> std::io::Resu
         s.verdicts.count(out.verdict);
         s.edits += u64::from(out.edits);
         sent += 1;
-        msg = if sent < plan.per_connection {
-            plan.take()
-        } else {
-            None
+        next = match (sent < plan.per_connection).then(|| plan.take()).flatten() {
+            Some(slot) => Some((slot.message, wait_until_due(slot.due, s).await)),
+            None => None,
         };
     }
     conn.quit().await
@@ -384,6 +461,46 @@ mod tests {
         std::fs::write(&path, "[auth]\nenabled = false\n").unwrap();
         let loaded = sge_milter::config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
         Engine::compile(loaded).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// --rate: no message starts before it is due, so 20 messages at 100/s take at
+    /// least 0.19 s however idle the connections are (a closed-loop run sends them
+    /// as fast as the milter answers).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_loop_run_sends_no_message_before_it_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("noop.sock");
+        let listener = bind(&ListenAddr::Unix(sock.clone()), None).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::noop::run(listener, async {
+            let _ = rx.await;
+        }));
+        let (target, spec) = args(format!("unix:{}", sock.display()), "t");
+        let mut p = plan(target, corpus::generate(&spec).unwrap(), 20, None, 1);
+        let epoch = Instant::now();
+        p.pace = Some(Pace {
+            per_second: 100.0,
+            epoch,
+        });
+        let s = drive(&Arc::new(p), 4).await;
+        assert_eq!((s.errors, s.verdicts.total()), (0, 20));
+        let mut starts = s.starts.clone();
+        starts.sort_unstable();
+        for (i, start) in starts.iter().enumerate() {
+            let due = epoch + Duration::from_secs_f64(i as f64 / 100.0);
+            assert!(*start >= due, "message {i} started before it was due");
+        }
+        let _ = tx.send(());
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_rate_must_be_a_positive_number() {
+        assert_eq!(positive_rate("250"), Ok(250.0));
+        assert_eq!(positive_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-3", "fast", "inf", "NaN"] {
+            assert!(positive_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

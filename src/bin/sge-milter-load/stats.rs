@@ -18,6 +18,8 @@ pub struct Samples {
     pub errors: u64,
     /// Header edits the milter asked for.
     pub edits: u64,
+    /// With --rate: messages that found every connection busy when they were due.
+    pub late: u64,
     pub verdicts: Verdicts,
 }
 
@@ -53,6 +55,7 @@ impl Samples {
         self.bytes += other.bytes;
         self.errors += other.errors;
         self.edits += other.edits;
+        self.late += other.late;
         let v = other.verdicts;
         self.verdicts.accept += v.accept;
         self.verdicts.reject += v.reject;
@@ -79,6 +82,10 @@ pub struct Report {
     pub eom_p99_ms: f64,
     pub verdicts: Verdicts,
     pub header_edits: u64,
+    /// With --rate: the offered load, and how many messages were late (found every
+    /// connection busy when due; their latency counts from when they were due).
+    pub offered_per_s: Option<f64>,
+    pub late: u64,
     /// Peak resident memory of `--watch-pid` (VmHWM), when given.
     pub peak_rss_mb: Option<f64>,
     /// Its resident memory at the end of the run (VmRSS), idle connections still open.
@@ -165,6 +172,8 @@ impl Report {
             eom_p99_ms: percentile(&s.eom, 0.99),
             verdicts: s.verdicts,
             header_edits: s.edits,
+            offered_per_s: None,
+            late: s.late,
             peak_rss_mb: None,
             rss_mb: None,
             hog_messages: hog.as_ref().map(|h| h.eom.len() as u64),
@@ -192,6 +201,9 @@ impl Report {
             self.verdicts.tempfail,
             self.verdicts.quarantine,
         );
+        if let Some(rate) = self.offered_per_s {
+            l.push_str(&format!("  offered {rate:.1} msg/s, late {}", self.late));
+        }
         if let (Some(n), Some(eom)) = (self.hog_messages, self.hog_eom_max_ms) {
             l.push_str(&format!("  hog messages {n} (slowest eom {eom:.2} ms)"));
         }
