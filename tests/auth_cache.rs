@@ -2,6 +2,7 @@
 //! evaluation, record caches are hit on the second message, temperror is not cached.
 
 mod auth_fixture;
+mod common;
 
 use auth_fixture::{AuthFixture, GOOD_IP, message};
 use sge_milter::auth::{AuthEngine, RawParts};

@@ -3,6 +3,7 @@
 //! outbound signatures checked by an independent verifier (dkimpy).
 
 mod auth_fixture;
+mod common;
 
 use auth_fixture::*;
 

@@ -5,6 +5,7 @@
 //! that signature verifies.
 
 mod auth_fixture;
+mod common;
 
 use auth_fixture::{AuthFixture, GOOD_IP, message};
 use bytes::Bytes;

@@ -1,7 +1,8 @@
 //! Shared by the authentication tests: a real authoritative DNS server (knotd) on
 //! loopback serving `integration/dns/test.zone.in` with DKIM/ARC keys generated at
 //! run time, and helpers to sign and scan messages through the `sge-milter` binary.
-//! Included with `mod auth_fixture;` by `tests/auth_*.rs`.
+//! Included with `mod auth_fixture;` (next to `mod common;`, whose `free_port` it
+//! uses) by `tests/auth_*.rs`; a directory module, so not a test target of its own.
 #![allow(dead_code)]
 
 use std::net::TcpStream;
@@ -124,7 +125,7 @@ fn quoted(txt: &str) -> String {
 
 fn start_knot(dir: &Path) -> Knot {
     for _ in 0..5 {
-        let port = free_port();
+        let port = crate::common::free_port();
         let conf = std::fs::read_to_string(repo_file("integration/dns/knot.conf.in"))
             .expect("knot.conf.in")
             .replace("@DIR@", &dir.display().to_string())
@@ -185,13 +186,6 @@ fn zone_answers(port: u16) -> bool {
     let mut buf = [0u8; 6];
     // [len len id id flags1 flags2]: QR set, RCODE 0.
     s.read_exact(&mut buf).is_ok() && buf[4] & 0x80 != 0 && buf[5] & 0x0f == 0
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
 }
 
 impl AuthFixture {
