@@ -454,6 +454,41 @@ mod tests {
         drive(&p, 4).await
     }
 
+    /// The no-op milter on a unix socket in a temporary directory.
+    struct Noop {
+        _dir: tempfile::TempDir,
+        sock: std::path::PathBuf,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Noop {
+        async fn start() -> Noop {
+            let dir = tempfile::tempdir().unwrap();
+            let sock = dir.path().join("noop.sock");
+            let listener = bind(&ListenAddr::Unix(sock.clone()), None).await.unwrap();
+            let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(crate::noop::run(listener, async {
+                let _ = rx.await;
+            }));
+            Noop {
+                _dir: dir,
+                sock,
+                stop,
+                server,
+            }
+        }
+
+        fn target(&self) -> String {
+            format!("unix:{}", self.sock.display())
+        }
+
+        async fn stop(self) {
+            let _ = self.stop.send(());
+            self.server.await.unwrap().unwrap();
+        }
+    }
+
     /// Authentication off: the quick test must not depend on DNS.
     fn engine() -> Engine {
         let dir = tempfile::tempdir().unwrap();
@@ -468,14 +503,8 @@ mod tests {
     /// as fast as the milter answers).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_loop_run_sends_no_message_before_it_is_due() {
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("noop.sock");
-        let listener = bind(&ListenAddr::Unix(sock.clone()), None).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::noop::run(listener, async {
-            let _ = rx.await;
-        }));
-        let (target, spec) = args(format!("unix:{}", sock.display()), "t");
+        let noop = Noop::start().await;
+        let (target, spec) = args(noop.target(), "t");
         let mut p = plan(target, corpus::generate(&spec).unwrap(), 20, None, 1);
         let epoch = Instant::now();
         p.pace = Some(Pace {
@@ -490,8 +519,7 @@ mod tests {
             let due = epoch + Duration::from_secs_f64(i as f64 / 100.0);
             assert!(*start >= due, "message {i} started before it was due");
         }
-        let _ = tx.send(());
-        server.await.unwrap().unwrap();
+        noop.stop().await;
     }
 
     #[test]
@@ -523,16 +551,9 @@ mod tests {
         let _ = tx.send(());
         server.await.unwrap().unwrap();
 
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("noop.sock");
-        let listener = bind(&ListenAddr::Unix(sock.clone()), None).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::noop::run(listener, async {
-            let _ = rx.await;
-        }));
-        let s = run_50(format!("unix:{}", sock.display())).await;
+        let noop = Noop::start().await;
+        let s = run_50(noop.target()).await;
         assert_eq!((s.errors, s.verdicts.accept, s.edits), (0, 50, 50));
-        let _ = tx.send(());
-        server.await.unwrap().unwrap();
+        noop.stop().await;
     }
 }
