@@ -14,10 +14,6 @@ pub const GOOD_IP: &str = "192.0.2.10";
 pub const LIST_IP: &str = "192.0.2.20";
 pub const AUTHSERV_ID: &str = "gw.agency.test";
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sge-milter"))
-}
-
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
@@ -85,7 +81,7 @@ fn openssl_rsa(path: &Path) -> String {
 
 /// `sge-milter dkim-keygen --type ed25519`, returning the TXT text.
 fn keygen_ed25519(path: &Path) -> String {
-    let out = Command::new(bin())
+    let out = Command::new(crate::common::sge_milter_bin())
         .args([
             "dkim-keygen",
             "--type",
@@ -251,25 +247,9 @@ impl AuthFixture {
 
     /// `sge-milter scan --json --config CONFIG ARGS` on `eml`.
     pub fn scan(&self, config: &Path, args: &[&str], eml: &[u8]) -> serde_json::Value {
-        let file = self.dir.path().join("message.eml");
-        std::fs::write(&file, eml).unwrap();
-        let out = Command::new(bin())
-            .arg("scan")
-            .arg("--json")
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .arg(&file)
-            .output()
-            .expect("run sge-milter scan");
-        assert!(
-            out.status.success(),
-            "scan failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(stdout.lines().next().expect("one line"))
-            .unwrap_or_else(|e| panic!("{stdout}: {e}"))
+        let config = config.to_str().expect("the config path is UTF-8");
+        let args: Vec<&str> = ["--config", config].iter().chain(args).copied().collect();
+        crate::common::scan_json(&args, eml)
     }
 
     /// Inbound scan from `ip` with envelope sender `from`.
