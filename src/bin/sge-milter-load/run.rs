@@ -522,6 +522,34 @@ mod tests {
         noop.stop().await;
     }
 
+    /// --rate faster than one connection can send: messages find it busy, are
+    /// counted late, and their latency runs from when they were due. 200 messages
+    /// due within 0.2 ms, sent one at a time over a fresh connection each, cannot
+    /// all be on time; each late one's start is its due time, inside those 0.2 ms,
+    /// while a message sent on time starts at MAIL FROM, after its due time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_message_counts_its_latency_from_when_it_was_due() {
+        let noop = Noop::start().await;
+        let (target, spec) = args(noop.target(), "t");
+        let mut p = plan(target, corpus::generate(&spec).unwrap(), 200, None, 1);
+        let epoch = Instant::now();
+        p.pace = Some(Pace {
+            per_second: 1e6,
+            epoch,
+        });
+        let s = drive(&Arc::new(p), 1).await;
+        assert_eq!((s.errors, s.verdicts.total()), (0, 200));
+        assert!(s.late > 0, "no message was late");
+        let last_due = epoch + Duration::from_secs_f64(199.0 / 1e6);
+        let started_when_due = s.starts.iter().filter(|&&t| t <= last_due).count();
+        assert!(
+            started_when_due as u64 >= s.late,
+            "{} late messages, {started_when_due} counted from their due time",
+            s.late
+        );
+        noop.stop().await;
+    }
+
     #[test]
     fn a_rate_must_be_a_positive_number() {
         assert_eq!(positive_rate("250"), Ok(250.0));
