@@ -498,28 +498,32 @@ mod tests {
         Engine::compile(loaded).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `messages` sent to the no-op milter at `per_second` over `concurrency`
+    /// connections; the samples, and when message 0 was due.
+    async fn paced_run(messages: u64, per_second: f64, concurrency: usize) -> (Samples, Instant) {
+        let noop = Noop::start().await;
+        let (target, spec) = args(noop.target(), "t");
+        let mut p = plan(target, corpus::generate(&spec).unwrap(), messages, None, 1);
+        let epoch = Instant::now();
+        p.pace = Some(Pace { per_second, epoch });
+        let s = drive(&Arc::new(p), concurrency).await;
+        noop.stop().await;
+        assert_eq!((s.errors, s.verdicts.total()), (0, messages));
+        (s, epoch)
+    }
+
     /// --rate: no message starts before it is due, so 20 messages at 100/s take at
     /// least 0.19 s however idle the connections are (a closed-loop run sends them
     /// as fast as the milter answers).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_loop_run_sends_no_message_before_it_is_due() {
-        let noop = Noop::start().await;
-        let (target, spec) = args(noop.target(), "t");
-        let mut p = plan(target, corpus::generate(&spec).unwrap(), 20, None, 1);
-        let epoch = Instant::now();
-        p.pace = Some(Pace {
-            per_second: 100.0,
-            epoch,
-        });
-        let s = drive(&Arc::new(p), 4).await;
-        assert_eq!((s.errors, s.verdicts.total()), (0, 20));
+        let (s, epoch) = paced_run(20, 100.0, 4).await;
         let mut starts = s.starts.clone();
         starts.sort_unstable();
         for (i, start) in starts.iter().enumerate() {
             let due = epoch + Duration::from_secs_f64(i as f64 / 100.0);
             assert!(*start >= due, "message {i} started before it was due");
         }
-        noop.stop().await;
     }
 
     /// --rate faster than one connection can send: messages find it busy, are
@@ -529,16 +533,7 @@ mod tests {
     /// while a message sent on time starts at MAIL FROM, after its due time.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_late_message_counts_its_latency_from_when_it_was_due() {
-        let noop = Noop::start().await;
-        let (target, spec) = args(noop.target(), "t");
-        let mut p = plan(target, corpus::generate(&spec).unwrap(), 200, None, 1);
-        let epoch = Instant::now();
-        p.pace = Some(Pace {
-            per_second: 1e6,
-            epoch,
-        });
-        let s = drive(&Arc::new(p), 1).await;
-        assert_eq!((s.errors, s.verdicts.total()), (0, 200));
+        let (s, epoch) = paced_run(200, 1e6, 1).await;
         assert!(s.late > 0, "no message was late");
         let last_due = epoch + Duration::from_secs_f64(199.0 / 1e6);
         let started_when_due = s.starts.iter().filter(|&&t| t <= last_due).count();
@@ -547,7 +542,6 @@ mod tests {
             "{} late messages, {started_when_due} counted from their due time",
             s.late
         );
-        noop.stop().await;
     }
 
     #[test]
